@@ -1,0 +1,1 @@
+"""Deskflow's engine: BPMN definitions in, persisted incident state out."""
