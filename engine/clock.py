@@ -7,21 +7,21 @@ agree on what "now" is.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class WallClock:
     """The real time, always timezone-aware UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FrozenClock:
     """A clock that only moves when told to."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
         if self._now.tzinfo is None:
             raise ValueError("FrozenClock needs a timezone-aware start time")
 

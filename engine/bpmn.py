@@ -1,0 +1,203 @@
+"""Where Deskflow plugs into SpiffWorkflow's extension points, and nowhere else.
+
+- `ScriptEngine`: service tasks dispatch to the handler registry; expressions run with a
+  small set of builtins; every handler call is recorded for the history.
+- `serializer`: instance JSON without the spec (the spec comes from the definition cache).
+- The timer module's `datetime` reads `engine.clock`, so timers follow the injected clock.
+- `TaskLog`: collects the state changes of BPMN elements while a command runs.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextvars
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+import handlers
+from engine import clock
+from engine.errors import HandlerFailed
+
+# --- time -----------------------------------------------------------------------------
+
+
+class _ClockDatetime(datetime):
+    """`datetime` whose `now()` asks Deskflow's clock (SpiffWorkflow has no clock hook)."""
+
+    @classmethod
+    def now(cls, tz=None):  # noqa: D102 - same contract as datetime.now
+        moment = clock.now()
+        return moment.astimezone(tz) if tz is not None else moment.replace(tzinfo=None)
+
+
+spiff_timer.datetime = _ClockDatetime  # process-wide, see SPIFF_NOTES "Timers"
+
+
+# --- expressions and service tasks ----------------------------------------------------
+
+_SAFE_BUILTIN_NAMES = (
+    "abs all any bool dict enumerate filter float int isinstance len list map max min "
+    "range reversed round set sorted str sum tuple zip True False None"
+)
+_SAFE_BUILTINS = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES.split()}
+
+
+@dataclass
+class HandlerCall:
+    """One service task's call to a handler, as the history records it."""
+
+    element: str
+    operator: str
+    params: dict[str, Any]
+    result: Any
+
+
+@dataclass
+class CommandContext:
+    """What the script engine needs to know about the command it serves."""
+
+    incident: dict[str, Any] = field(default_factory=dict)
+    calls: list[HandlerCall] = field(default_factory=list)
+
+
+class ScriptEngine(PythonScriptEngine):
+    """Evaluates expressions with a restricted set of builtins; service tasks call handlers."""
+
+    def __init__(self, context: CommandContext) -> None:
+        super().__init__(TaskDataEnvironment({"__builtins__": _SAFE_BUILTINS}))
+        self.context = context
+
+    def call_service(self, task, operation_name, operation_params, **_kwargs):
+        params = {name: spec["value"] for name, spec in operation_params.items()}
+        element = task.task_spec.bpmn_id or task.task_spec.name
+        try:
+            result = handlers.registry.call(operation_name, params, self.context.incident)
+            encoded = json.dumps(result)
+        except Exception as err:  # any handler failure stops the command, see runtime
+            raise HandlerFailed(element, operation_name, f"{type(err).__name__}: {err}") from err
+        self.context.calls.append(HandlerCall(element, operation_name, params, result))
+        return encoded
+
+
+# --- serialization without the spec ---------------------------------------------------
+
+
+class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
+    """Stores the task tree and data only; the spec is supplied on restore."""
+
+    def to_dict(self, workflow):
+        dct = super().to_dict(workflow)
+        del dct["spec"]
+        del dct["subprocess_specs"]
+        return dct
+
+    def restore(self, dct: dict, spec, subprocess_specs) -> BpmnWorkflow:
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+_registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+_converter = _SpecFreeWorkflowConverter(BpmnWorkflow, _registry)
+_serializer = BpmnWorkflowSerializer(_registry)
+
+
+def dump_workflow(workflow: BpmnWorkflow) -> str:
+    """The instance state as JSON, without the spec."""
+    return _serializer.serialize_json(workflow)
+
+
+def load_workflow(text: str, spec, subprocess_specs, context: CommandContext) -> BpmnWorkflow:
+    """Rebuild a workflow from `dump_workflow` output and its definition's specs."""
+    dct = json.loads(text)
+    version = dct.pop(BpmnWorkflowSerializer.VERSION_KEY, None)
+    if version in MIGRATIONS:
+        MIGRATIONS[version](dct)
+    workflow = _converter.restore(dct, spec, subprocess_specs)
+    workflow.script_engine = ScriptEngine(context)
+    return workflow
+
+
+def new_workflow(spec, subprocess_specs, context: CommandContext) -> BpmnWorkflow:
+    return BpmnWorkflow(spec, subprocess_specs, script_engine=ScriptEngine(context))
+
+
+# --- the state changes of BPMN elements -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateChange:
+    task_id: str
+    element: str
+    state: str
+
+
+_current_log: contextvars.ContextVar[TaskLog | None] = contextvars.ContextVar(
+    "deskflow_task_log", default=None
+)
+
+
+class TaskLog:
+    """Collects `spiff.task` state changes of BPMN elements during one command.
+
+    Use as a context manager around the engine calls of one command. Predictions
+    (FUTURE, LIKELY, MAYBE) are not recorded; CANCELLED only for a task that had been
+    live (READY, WAITING, STARTED), so branches never taken stay out of the history.
+    """
+
+    RECORDED = {"READY", "WAITING", "STARTED", "COMPLETED", "ERROR", "CANCELLED"}
+    LIVE = {"READY", "WAITING", "STARTED"}
+
+    def __init__(self, elements: set[str], live_task_ids: set[str]) -> None:
+        self.elements = elements
+        self.live = set(live_task_ids)
+        self.changes: list[StateChange] = []
+
+    def __enter__(self) -> TaskLog:
+        self._token = _current_log.set(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _current_log.reset(self._token)
+
+    def add(self, task_id: str, element: str, state: str) -> None:
+        if element not in self.elements or state not in self.RECORDED:
+            return
+        if state == "CANCELLED" and task_id not in self.live:
+            return
+        if state in self.LIVE:
+            self.live.add(task_id)
+        self.changes.append(StateChange(task_id, element, state))
+
+
+class _TaskLogHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        log = _current_log.get()
+        if log is not None and hasattr(record, "task_spec"):
+            log.add(str(record.task_id), record.task_spec, record.state)
+
+
+_spiff_task_logger = logging.getLogger("spiff.task")
+_spiff_task_logger.setLevel(logging.INFO)
+_spiff_task_logger.propagate = False
+_spiff_task_logger.addHandler(_TaskLogHandler())
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()

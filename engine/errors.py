@@ -1,0 +1,78 @@
+"""Errors a Deskflow user can meet, each with a message that says what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DeskflowError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a diagram: where it is and what is wrong."""
+
+    file: str
+    message: str
+    line: int | None = None
+    element: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f" line {self.line}"
+        if self.element:
+            where += f" ({self.element})"
+        return f"{where}: {self.message}"
+
+
+class DiagramInvalid(DeskflowError):
+    """A BPMN or DMN file that cannot be deployed; `problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class NotFound(DeskflowError):
+    """An incident, task or definition that does not exist."""
+
+
+class Conflict(DeskflowError):
+    """The instance changed under the caller (stale version, task no longer open)."""
+
+
+class FormInvalid(DeskflowError):
+    """Form data that fails the schema its task names; `errors` maps field -> message."""
+
+    def __init__(self, form: str, errors: dict[str, str]) -> None:
+        self.form = form
+        self.errors = errors
+        detail = "; ".join(f"{field}: {msg}" for field, msg in errors.items())
+        super().__init__(f"form '{form}' is not valid: {detail}")
+
+
+class HandlerFailed(DeskflowError):
+    """A service task's handler raised; the instance was left where it was."""
+
+    def __init__(self, element: str, operator: str, reason: str) -> None:
+        self.element = element
+        self.operator = operator
+        self.reason = reason
+        super().__init__(
+            f"service task '{element}' (operator '{operator}') failed: {reason}. "
+            "The incident was left where it was; fix the cause and retry."
+        )
+
+
+class ProcessError(DeskflowError):
+    """The engine could not advance the process (expression error, DMN gap, ...)."""
+
+    def __init__(self, element: str | None, reason: str) -> None:
+        self.element = element
+        self.reason = reason
+        where = f"at '{element}'" if element else "in the process"
+        super().__init__(
+            f"the process stopped {where}: {reason}. The incident was left where it was."
+        )

@@ -1,0 +1,224 @@
+"""The tables. `Instance` holds the engine state; the others are what queries read.
+
+Every write goes through a command in `engine.runtime`, which keeps the projections
+(incident, open human tasks, armed timers) consistent with the instance state in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite's INTEGER PRIMARY KEY is the rowid only when typed exactly INTEGER.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value
+
+    def process_result_value(self, value, dialect):
+
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Definition(Base):
+    """One deployed version of a process: its bundle, pinned forever."""
+
+    __tablename__ = "definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    bpmn_filename: Mapped[str] = mapped_column(String(255))
+    bundle: Mapped[str] = mapped_column(Text)  # engine.definitions.bundle_to_json
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str] = mapped_column(String(100))
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class Instance(Base):
+    """A running or finished process instance; `state` is the spec-free workflow JSON."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"))
+    state: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|completed
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Incident(Base):
+    """The queryable record of one incident (or request), kept by the runtime."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_state_priority", "state", "priority"),
+        Index("ix_incidents_caller", "caller"),
+        Index("ix_incidents_group", "assignment_group", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="incident")  # incident|request
+    caller: Mapped[str] = mapped_column(String(100))
+    reported_by: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(20))
+    short_description: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str | None] = mapped_column(String(50))
+    subcategories: Mapped[list[Any]] = mapped_column(default=list)
+    impact: Mapped[str] = mapped_column(String(10))
+    urgency: Mapped[str] = mapped_column(String(10))
+    priority: Mapped[int | None]
+    major_incident: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(30), default="New")
+    assignment_group: Mapped[str | None] = mapped_column(String(100))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    response_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    response_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolution_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    sla_warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    reassignment_count: Mapped[int] = mapped_column(Integer, default=0)
+    resolution_code: Mapped[str | None] = mapped_column(String(50))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    close_reason: Mapped[str | None] = mapped_column(String(30))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class HumanTask(Base):
+    """A user task that is open now: who may work it, with which form, by when."""
+
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        Index("ix_human_tasks_queue", "lane", "group_name", "assignee"),
+        Index("ix_human_tasks_instance", "instance_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    element: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(100))
+    group_name: Mapped[str | None] = mapped_column(String(100))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    form: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+
+
+class Timer(Base):
+    """A timer the instance waits on; the worker reads this table, never the instances."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    element: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime]
+    failed_at: Mapped[datetime | None]  # set when firing failed; cleared by a retry
+
+
+class Notification(Base):
+    """A message to a person, written by a command and delivered after commit."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_pending", "delivered_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    recipient: Mapped[str] = mapped_column(String(100))
+    template: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+
+
+class HistoryEvent(Base):
+    """One append-only entry of an instance's story; `hash` chains it to the previous."""
+
+    __tablename__ = "history"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(30))
+    element: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    manager: Mapped[str | None] = mapped_column(ForeignKey("users.username"))
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    group_name: Mapped[str] = mapped_column(ForeignKey("groups.name"), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)

@@ -1,0 +1,123 @@
+"""SLA targets for an incident, and moving them when a resolved incident is reopened.
+
+Targets are calendar minutes from the catalog's policy for the priority (business calendars
+come later). Times go in and out as ISO 8601 strings in UTC with an offset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from engine import clock
+from handlers.catalog import PRIORITIES, catalog
+from handlers.errors import HandlerInputError
+from handlers.registry import operator
+
+SLA_KEYS = (
+    "priority",
+    "priority_name",
+    "response_due",
+    "resolution_due",
+    "warning_at",
+    "status_update_cycle",
+    "auto_close_after",
+    "warned",
+    "breached",
+    "reopens",
+    "max_reopens",
+)
+
+
+@operator("sla_targets")
+def sla_targets(priority: int | None, opened_at: str) -> dict[str, Any]:
+    """Priority (1-5) and the opening time -> the `sla` dict of the diagram contract.
+
+    `warned` / `breached` are true when the warning time / resolution deadline has already
+    passed at the clock's now, so a timer armed on them must not notify again.
+    """
+    priority = _checked_priority(priority)
+    opened = parse_time(opened_at, "sla_targets", "opened_at")
+    cat = catalog()
+    policy = cat.priorities[priority]
+    resolution = timedelta(minutes=policy.resolution_minutes)
+    response_due = opened + timedelta(minutes=policy.response_minutes)
+    resolution_due = opened + resolution
+    warning_at = opened + resolution * cat.warning_threshold
+    now = clock.now()
+    return {
+        "priority": priority,
+        "priority_name": policy.name,
+        "response_due": response_due.isoformat(),
+        "resolution_due": resolution_due.isoformat(),
+        "warning_at": warning_at.isoformat(),
+        "status_update_cycle": f"R/{policy.status_update_interval}",
+        "auto_close_after": cat.auto_close_after,
+        "warned": warning_at <= now,
+        "breached": resolution_due <= now,
+        "reopens": 0,
+        "max_reopens": cat.max_reopens,
+    }
+
+
+@operator("resume_sla")
+def resume_sla(sla: dict[str, Any], paused_since: str) -> dict[str, Any]:
+    """Restart the resolution clock of a reopened incident -> a new `sla` dict.
+
+    The clock stood still from `paused_since` (when it was resolved) until now, so the
+    resolution deadline and the warning move later by that long; the response target does
+    not move. `warned` / `breached` are recomputed against now and `reopens` goes up by one.
+    """
+    missing = [key for key in ("resolution_due", "warning_at", "reopens") if key not in sla]
+    if missing:
+        raise HandlerInputError(
+            f"resume_sla: the sla dict lacks {', '.join(missing)}; pass the `sla` that "
+            "sla_targets produced"
+        )
+    paused_from = parse_time(paused_since, "resume_sla", "paused_since")
+    now = clock.now()
+    if paused_from > now:
+        raise HandlerInputError(
+            f"resume_sla: paused_since {paused_since} is later than now ({now.isoformat()})"
+        )
+    paused = now - paused_from
+    resolution_due = parse_time(sla["resolution_due"], "resume_sla", "sla.resolution_due") + paused
+    warning_at = parse_time(sla["warning_at"], "resume_sla", "sla.warning_at") + paused
+    return {
+        **sla,
+        "resolution_due": resolution_due.isoformat(),
+        "warning_at": warning_at.isoformat(),
+        "warned": warning_at <= now,
+        "breached": resolution_due <= now,
+        "reopens": int(sla["reopens"]) + 1,
+    }
+
+
+def parse_time(value: Any, operator_name: str, parameter: str) -> datetime:
+    """An ISO 8601 string with an offset -> an aware datetime in UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise HandlerInputError(
+            f"{operator_name}: {parameter} {value!r} is not an ISO 8601 date-time"
+        ) from exc
+    if moment.tzinfo is None:
+        raise HandlerInputError(
+            f"{operator_name}: {parameter} {value!r} has no UTC offset; times must be "
+            "timezone-aware (e.g. 2026-01-05T09:00:00+00:00)"
+        )
+    return moment.astimezone(timezone.utc)
+
+
+def _checked_priority(priority: Any) -> int:
+    if priority is None:
+        raise HandlerInputError(
+            "prioritize: no DMN rule matched impact/urgency — priority is None; "
+            "fix diagrams/priority.dmn"
+        )
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
+        raise HandlerInputError(
+            f"sla_targets: priority {priority!r} is not one of {', '.join(map(str, PRIORITIES))}; "
+            "check the output of diagrams/priority.dmn"
+        )
+    return priority
