@@ -221,12 +221,19 @@ class Runtime:
             self._run(session, instance, incident, definition, command, apply)
 
     @recorded_failures
-    def fire_due_timers(self, instance_id: int) -> int:
-        """Fire the instance's timers that are due by the clock; returns how many fired."""
+    def fire_due_timers(self, instance_id: int, skip_locked: bool = False) -> int:
+        """Fire the instance's timers that are due by the clock; returns how many fired.
+
+        With `skip_locked` (the worker), an instance another process holds is skipped
+        (PostgreSQL `FOR UPDATE SKIP LOCKED`) rather than waited for.
+        """
         now = clock.now()
         try:
             with self.db.writing() as session:
-                instance, incident = self._lock(session, instance_id, None)
+                locked = self._lock(session, instance_id, None, skip_locked=skip_locked)
+                if locked is None:
+                    return 0
+                instance, incident = locked
                 due = session.scalars(
                     select(Timer).where(Timer.instance_id == instance_id, Timer.due_at <= now,
                                         Timer.failed_at.is_(None))
@@ -283,12 +290,15 @@ class Runtime:
             raise NotFound(f"no incident {number}")
         return incident
 
-    def _lock(self, session: Session, instance_id: int,
-              expected_version: int | None) -> tuple[Instance, Incident]:
+    def _lock(self, session: Session, instance_id: int, expected_version: int | None,
+              skip_locked: bool = False) -> tuple[Instance, Incident]:
         instance = session.scalars(
-            select(Instance).where(Instance.id == instance_id).with_for_update()
+            select(Instance).where(Instance.id == instance_id)
+            .with_for_update(skip_locked=skip_locked)
         ).first()
         if instance is None:
+            if skip_locked:
+                return None
             raise NotFound(f"no process instance {instance_id}")
         session.refresh(instance)
         if expected_version is not None and instance.version != expected_version:

@@ -165,7 +165,9 @@ class _Reader:
             if not isinstance(entry, dict):
                 raise self.fail(key, "expected an object with name and email")
             users[username] = User(
-                username, self.text(entry, "name", f"{key}.name"), self.text(entry, "email", f"{key}.email")
+                username,
+                self.text(entry, "name", f"{key}.name"),
+                self.text(entry, "email", f"{key}.email"),
             )
         return users
 
@@ -191,13 +193,12 @@ class _Reader:
         for group in groups.values():
             if group.manager not in everyone:
                 raise self.fail(
-                    f"groups.{group.name}.manager", f"{group.manager!r} is not a member of any group"
+                    f"groups.{group.name}.manager",
+                    f"{group.manager!r} is not a member of any group",
                 )
         return groups
 
-    def categories(
-        self, raw: dict[str, Any], groups: Mapping[str, Group]
-    ) -> dict[str, Category]:
+    def categories(self, raw: dict[str, Any], groups: Mapping[str, Group]) -> dict[str, Category]:
         if not raw:
             raise self.fail("categories", "the catalog needs at least one category")
         categories = {}
@@ -304,7 +305,13 @@ def _unknown(kind: str, value: object, known: Mapping[str, Any]) -> str:
 
 
 def _kind_name(kind: type | tuple) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true/false"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        int: "an integer",
+        bool: "true/false",
+    }
     if isinstance(kind, tuple):
         return "a number"
     return names.get(kind, kind.__name__)

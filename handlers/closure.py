@@ -14,9 +14,7 @@ CLOSE_REASONS = ("deflected", "fulfilled", "confirmed", "auto-closed", "reopen-l
 
 
 @operator("record_resolution")
-def record_resolution(
-    resolution_code: str | None, resolution_notes: str | None
-) -> dict[str, Any]:
+def record_resolution(resolution_code: str | None, resolution_notes: str | None) -> dict[str, Any]:
     """Resolution code and notes -> `{"code", "notes", "resolved_at"}` (now, ISO 8601 UTC).
 
     Both are required: ITIL does not let an incident be resolved without saying how.

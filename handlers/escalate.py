@@ -47,7 +47,9 @@ def functional(category: str | None, subcategories: list[str] | None) -> dict[st
     cat = catalog()
     known = ", ".join(cat.categories)
     if not category:
-        raise HandlerInputError(f"escalate: functional escalation needs a category (known: {known})")
+        raise HandlerInputError(
+            f"escalate: functional escalation needs a category (known: {known})"
+        )
     if category not in cat.categories:
         raise HandlerInputError(f"escalate: unknown category {category!r} (known: {known})")
     allowed = cat.categories[category].subcategory_names()

@@ -45,7 +45,9 @@ def suggest_faq(text: str) -> dict[str, Any]:
 
 
 def _score(query: set[str], article: Article) -> int:
-    return sum(2 if word in article.keywords else 1 for word in query & (article.keywords | article.words))
+    return sum(
+        2 if word in article.keywords else 1 for word in query & (article.keywords | article.words)
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -20,8 +20,14 @@ from handlers.registry import operator
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 ROLES = ("caller", "assignee", "group_manager", "stakeholders")
 INCIDENT_FIELDS = ("number", "short_description", "priority", "state", "group", "assignee")
-PLACEHOLDERS = (*INCIDENT_FIELDS, "caller", "category", "priority_name", "recipient",
-                "recipient_name")
+PLACEHOLDERS = (
+    *INCIDENT_FIELDS,
+    "caller",
+    "category",
+    "priority_name",
+    "recipient",
+    "recipient_name",
+)
 NOT_SET = "(not set)"
 
 # Sending these templates says something about the incident the record must remember.
@@ -81,7 +87,7 @@ def incident_group(incident: dict[str, Any] | None) -> str:
     """
     cat = catalog()
     group = (incident or {}).get("group")
-    return group if group in cat.groups else cat.service_desk_group
+    return group if isinstance(group, str) and group in cat.groups else cat.service_desk_group
 
 
 def group_members(incident: dict[str, Any] | None) -> list[str]:
@@ -127,9 +133,11 @@ def _templates() -> dict[str, tuple[str, str]]:
 
 def _values(recipient: str, incident: dict[str, Any]) -> dict[str, str]:
     cat = catalog()
-    values = {field: _shown(incident.get(field)) for field in (*INCIDENT_FIELDS, "caller",
-                                                                "category")}
-    policy = cat.priorities.get(incident.get("priority"))
+    values = {
+        field: _shown(incident.get(field)) for field in (*INCIDENT_FIELDS, "caller", "category")
+    }
+    priority = incident.get("priority")
+    policy = cat.priorities.get(priority) if isinstance(priority, int) else None
     values["priority_name"] = policy.name if policy else NOT_SET
     values["recipient"] = recipient
     user = cat.users.get(recipient)

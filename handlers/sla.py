@@ -6,7 +6,7 @@ come later). Times go in and out as ISO 8601 strings in UTC with an offset.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine import clock
@@ -106,7 +106,7 @@ def parse_time(value: Any, operator_name: str, parameter: str) -> datetime:
             f"{operator_name}: {parameter} {value!r} has no UTC offset; times must be "
             "timezone-aware (e.g. 2026-01-05T09:00:00+00:00)"
         )
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _checked_priority(priority: Any) -> int:

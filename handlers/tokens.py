@@ -10,13 +10,14 @@ import re
 
 _WORD = re.compile(r"[a-z0-9]+")
 
+# Filler words, kept as prose so the list is easy to read and extend.
 STOPWORDS = frozenset(
     """
     a an and are aren as at be been but by can cannot could couldn d didn do does doesn doing
     don for from get getting got has have having hi hello how i im in into is isn it its just ll
     m me my of on or our please re s so still t that the their them then there this to too
     up us ve was wasn we were what when where which while who why will with would you your
-    """.split()
+    """.split()  # noqa: SIM905
 )
 
 

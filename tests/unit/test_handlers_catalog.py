@@ -16,7 +16,14 @@ GOOD = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
 
 def test_bundled_catalog_has_the_service_desk_shape():
     cat = catalog()
-    assert list(cat.categories) == ["network", "hardware", "access", "software", "email", "printing"]
+    assert list(cat.categories) == [
+        "network",
+        "hardware",
+        "access",
+        "software",
+        "email",
+        "printing",
+    ]
     assert {name: c.group for name, c in cat.categories.items()} == {
         "network": "network-ops",
         "hardware": "hardware-support",
@@ -39,8 +46,12 @@ def test_bundled_catalog_has_the_service_desk_shape():
 def test_bundled_sla_policy():
     cat = catalog()
     table = {
-        p: (policy.name, policy.response_minutes, policy.resolution_minutes,
-            policy.status_update_interval)
+        p: (
+            policy.name,
+            policy.response_minutes,
+            policy.resolution_minutes,
+            policy.status_update_interval,
+        )
         for p, policy in cat.priorities.items()
     }
     assert table == {

@@ -22,8 +22,12 @@ REPORTS = [
     ("Emails to the supplier bounce back as undeliverable", "email", "delivery", "messaging"),
     ("Meeting invite from Bob not in my calendar", "email", "calendar", "messaging"),
     ("Suspicious email asking for my bank details - phishing?", "email", "spam", "messaging"),
-    ("Printer on floor 3 offline, print queue stuck", "printing", "printer-offline",
-     "print-services"),
+    (
+        "Printer on floor 3 offline, print queue stuck",
+        "printing",
+        "printer-offline",
+        "print-services",
+    ),
     ("Toner streaks on every page", "printing", "print-quality", "print-services"),
     ("Scan to email does not arrive", "printing", "scanner", "print-services"),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from engine.clock import FrozenClock
 from handlers.errors import HandlerInputError
 from handlers.sla import SLA_KEYS, resume_sla, sla_targets
 
-MONDAY_9 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+MONDAY_9 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -104,10 +104,9 @@ def test_resume_shifts_resolution_clock_by_the_pause(frozen):
     assert resumed["response_due"] == sla["response_due"]  # the response clock never pauses
     assert resumed["reopens"] == 1
     assert (resumed["warned"], resumed["breached"]) == (False, False)
-    assert {k: v for k, v in resumed.items() if k not in ("resolution_due", "warning_at",
-                                                          "reopens")} == {
-        k: v for k, v in sla.items() if k not in ("resolution_due", "warning_at", "reopens")
-    }
+    assert {
+        k: v for k, v in resumed.items() if k not in ("resolution_due", "warning_at", "reopens")
+    } == {k: v for k, v in sla.items() if k not in ("resolution_due", "warning_at", "reopens")}
     assert sla["reopens"] == 0  # the input is not changed
 
 

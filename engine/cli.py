@@ -1,0 +1,169 @@
+"""`deskflow`: set up, deploy, drive and inspect the service desk from a shell.
+
+Every command reads `--database` (default: `DESKFLOW_DATABASE_URL`, else the SQLite file
+`deskflow.db` here). Bad input ends with a message and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+
+import click
+
+from engine import definitions, queries
+from engine.errors import DeskflowError, DiagramInvalid
+from engine.runtime import Runtime
+from engine.store.db import Database, database_url
+
+
+def _fail_cleanly(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DiagramInvalid as err:
+            click.secho(f"refused: {len(err.problems)} problem(s)", fg="red", err=True)
+            for problem in err.problems:
+                click.echo(f"  {problem}", err=True)
+            sys.exit(1)
+        except DeskflowError as err:
+            click.secho(f"error: {err}", fg="red", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.option("--database", envvar="DESKFLOW_DATABASE_URL", default=None,
+              help="SQLAlchemy URL (default: sqlite:///deskflow.db).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the worker and engine do.")
+@click.pass_context
+def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
+    """Deskflow: an ITIL service desk that runs as a BPMN process."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+    ctx.obj = Database(database or database_url())
+
+
+@main.command()
+@click.pass_obj
+@_fail_cleanly
+def init(db: Database) -> None:
+    """Create or upgrade the database, deploy the bundled diagrams, add users and groups."""
+    from engine import directory
+    from engine.store.migrate import upgrade
+    from handlers.catalog import catalog
+
+    upgrade(db)
+    deployed = Runtime(db).deploy(definitions.bundled(), deployed_by="deskflow init",
+                                  comment="bundled diagram")
+    with db.writing() as session:
+        people = directory.seed(session, catalog())
+    state = "deployed" if deployed.created else "already deployed"
+    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+    click.echo(f"{deployed.key} version {deployed.version} {state}")
+    click.echo(f"{people} users and {len(catalog().groups)} groups in the directory")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--comment", default="", help="Why this version (shown in the versions list).")
+@click.option("--by", "deployed_by", default="cli", help="Who deploys (recorded).")
+@click.pass_obj
+@_fail_cleanly
+def deploy(db: Database, paths: tuple[str, ...], comment: str, deployed_by: str) -> None:
+    """Validate and deploy BPMN files (with the DMN files and forms/ beside them)."""
+    runtime = Runtime(db)
+    bundles = definitions.bundle_from_paths(paths)
+    for bundle in bundles:  # validate all first: a failed deploy stores nothing
+        definitions.compile_bundle(bundle)
+    for bundle in bundles:
+        result = runtime.deploy(bundle, deployed_by=deployed_by, comment=comment)
+        if result.created:
+            click.echo(f"deployed {result.key} version {result.version}")
+        else:
+            click.echo(f"unchanged: {result.key} version {result.version} has identical source")
+
+
+@main.command()
+@click.option("--incidents", "count", default=200, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=7, show_default=True, help="Random seed of the path mix.")
+@click.pass_obj
+@_fail_cleanly
+def demo(db: Database, count: int, seed: int) -> None:
+    """Drive COUNT incidents through a realistic mix of paths and print a summary."""
+    from engine.demo import run_demo
+
+    summary = run_demo(Runtime(db), count, seed=seed, progress=True)
+    click.echo(summary.table())
+    if not summary.adds_up():
+        click.secho("the summary does not add up; see above", fg="red", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="One sweep, then exit.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between sweeps.")
+@click.pass_obj
+@_fail_cleanly
+def worker(db: Database, once: bool, interval: float) -> None:
+    """Fire due timers and deliver notifications."""
+    from engine.scheduler import Worker
+
+    work = Worker(Runtime(db))
+    if once:
+        result = work.sweep()
+        click.echo(f"fired {result.timers_fired} timer(s) on {result.instances} incident(s), "
+                   f"delivered {result.delivered} notification(s)")
+        for failure in result.failures:
+            click.echo(f"  failed: {failure}", err=True)
+        return
+    logging.getLogger("deskflow").setLevel(logging.INFO)
+    work.run_forever(interval)
+
+
+@main.group()
+def incident() -> None:
+    """Look at and act on one incident."""
+
+
+@incident.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@_fail_cleanly
+def incident_show(db: Database, number: str, as_json: bool) -> None:
+    """Fields, open tasks and history of NUMBER (e.g. INC0000042)."""
+    view = queries.incident_view(db, number.upper())
+    if as_json:
+        click.echo(json.dumps(view, indent=2, default=str))
+    else:
+        click.echo(queries.render_incident(view))
+
+
+@incident.command("retry")
+@click.argument("number")
+@click.pass_obj
+@_fail_cleanly
+def incident_retry(db: Database, number: str) -> None:
+    """Clear a failed timer of NUMBER so the worker fires it again."""
+    Runtime(db).retry(number.upper(), actor="cli")
+    click.echo(f"{number.upper()}: failed timers cleared; the worker will retry them")
+
+
+@incident.command("list")
+@click.option("--state", default=None, help="Only incidents in this state.")
+@click.option("--limit", default=20, show_default=True)
+@click.pass_obj
+@_fail_cleanly
+def incident_list(db: Database, state: str | None, limit: int) -> None:
+    """The newest incidents, one line each."""
+    for row in queries.incident_lines(db, state=state, limit=limit):
+        click.echo(row)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,118 @@
+"""The worker: fires due timers and delivers the notification outbox.
+
+It reads the indexed `timers` and `notifications` tables by due time and never loads an
+instance that has nothing due. On PostgreSQL any number of workers share the work: an
+instance being advanced is skipped (`FOR UPDATE SKIP LOCKED`), and notifications are
+claimed for a lease that expires if the worker dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from engine import clock
+from engine.errors import DeskflowError
+from engine.runtime import Runtime
+from engine.store.models import Notification, Timer
+
+log = logging.getLogger("deskflow.worker")
+mail_log = logging.getLogger("deskflow.mail")
+
+CLAIM_LEASE = timedelta(minutes=2)
+
+
+def log_transport(message: Notification) -> None:
+    """Delivery until a mail transport is configured: one log line per message."""
+    mail_log.info("to=%s subject=%s", message.recipient, message.subject)
+
+
+@dataclass
+class Sweep:
+    timers_fired: int = 0
+    instances: int = 0
+    delivered: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class Worker:
+    def __init__(self, runtime: Runtime,
+                 transport: Callable[[Notification], None] = log_transport) -> None:
+        self.runtime = runtime
+        self.db = runtime.db
+        self.transport = transport
+
+    def due_instances(self, limit: int = 200) -> list[int]:
+        """Instances with a timer due now, most overdue first (an index range scan)."""
+        now = clock.now()
+        with self.db.reading() as session:
+            rows = session.execute(
+                select(Timer.instance_id, func.min(Timer.due_at).label("due"))
+                .where(Timer.due_at <= now, Timer.failed_at.is_(None))
+                .group_by(Timer.instance_id).order_by("due").limit(limit)
+            ).all()
+        return [row.instance_id for row in rows]
+
+    def fire_timers(self, limit: int = 200) -> Sweep:
+        sweep = Sweep()
+        for instance_id in self.due_instances(limit):
+            try:
+                fired = self.runtime.fire_due_timers(instance_id, skip_locked=True)
+            except DeskflowError as err:
+                sweep.failures.append(f"instance {instance_id}: {err}")
+                log.warning("timer on instance %s failed: %s", instance_id, err)
+                continue
+            sweep.timers_fired += fired
+            sweep.instances += 1 if fired else 0
+        return sweep
+
+    def deliver_notifications(self, limit: int = 200) -> int:
+        now = clock.now()
+        with self.db.writing() as session:
+            pending = (
+                select(Notification.id)
+                .where(Notification.delivered_at.is_(None), Notification.due_at <= now)
+                .where((Notification.claimed_until.is_(None))
+                       | (Notification.claimed_until < now))
+                .order_by(Notification.due_at).limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(session.scalars(pending))
+            if not ids:
+                return 0
+            session.execute(update(Notification).where(Notification.id.in_(ids))
+                            .values(claimed_until=now + CLAIM_LEASE,
+                                    attempts=Notification.attempts + 1))
+        delivered = 0
+        for notification_id in ids:
+            with self.db.writing() as session:
+                message = session.get(Notification, notification_id)
+                try:
+                    self.transport(message)
+                except Exception as err:  # a transport failure retries after the lease
+                    log.warning("delivery of notification %s failed: %s", message.id, err)
+                    continue
+                message.delivered_at = clock.now()
+                delivered += 1
+        return delivered
+
+    def sweep(self) -> Sweep:
+        """One pass: fire what is due, then deliver what is waiting."""
+        result = self.fire_timers()
+        result.delivered = self.deliver_notifications()
+        return result
+
+    def run_forever(self, interval: float = 1.0) -> None:
+        log.info("worker started; sweeping every %.1fs", interval)
+        while True:
+            started = time.monotonic()
+            result = self.sweep()
+            if result.timers_fired or result.delivered:
+                log.info("fired %d timer(s) on %d incident(s), delivered %d message(s)",
+                         result.timers_fired, result.instances, result.delivered)
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
