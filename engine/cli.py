@@ -125,6 +125,25 @@ def worker(db: Database, once: bool, interval: float) -> None:
     work.run_forever(interval)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.pass_obj
+@_fail_cleanly
+def serve(db: Database, host: str, port: int) -> None:
+    """Serve the web app, with a worker thread firing timers (the embedded set-up)."""
+    import threading
+
+    from engine.scheduler import Worker
+    from web import create_app
+
+    logging.getLogger("deskflow").setLevel(logging.INFO)
+    threading.Thread(target=Worker(Runtime(db)).run_forever, daemon=True,
+                     name="deskflow-worker").start()
+    click.echo(f"Deskflow on http://{host}:{port}/ (worker running; Ctrl-C stops)")
+    create_app(db).run(host=host, port=port)
+
+
 @main.group()
 def incident() -> None:
     """Look at and act on one incident."""

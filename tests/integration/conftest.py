@@ -1,0 +1,58 @@
+"""Integration fixtures: a real database, migrated, emptied between tests.
+
+The backend is SQLite (a file in a temporary folder) unless `DESKFLOW_TEST_DATABASE_URL`
+names another one, e.g. postgresql://postgres@127.0.0.1:5432/test. `.ci/run` runs this
+suite once per backend.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import text
+
+from engine import definitions, directory
+from engine.runtime import Runtime
+from engine.store.db import Database
+from engine.store.migrate import upgrade
+from engine.store.models import Base
+from handlers.catalog import catalog
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("DESKFLOW_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'deskflow-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url) -> Database:
+    db = Database(database_url)
+    if not db.is_sqlite:  # start from nothing on a shared server
+        with db.engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def db(migrated: Database) -> Database:
+    """The migrated database, emptied, with users and groups seeded."""
+    with migrated.writing() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+        directory.seed(session, catalog())
+    return migrated
+
+
+@pytest.fixture
+def runtime(db: Database, frozen_clock) -> Runtime:
+    """A runtime with the bundled process deployed."""
+    rt = Runtime(db)
+    rt.deploy(definitions.bundled(), deployed_by="test")
+    return rt
