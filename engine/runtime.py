@@ -171,7 +171,7 @@ class Runtime:
                 raise Conflict(f"task {task_id} is not open (already completed, or no such "
                                "task); reload the incident to see what is open now")
             instance, incident = self._lock(session, human.instance_id, expected_version)
-            human = session.get(HumanTask, task_id)  # re-read under the lock
+            human = session.get(HumanTask, task_id, populate_existing=True)  # under the lock
             if human is None:
                 raise Conflict(f"task {task_id} was completed by someone else just now")
             definition = self.definition(session, instance.definition_id)
