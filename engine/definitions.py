@@ -20,7 +20,9 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from engine.errors import DiagramInvalid, Problem
 
@@ -74,11 +76,7 @@ class Element:
     kind: str
     lane: str | None
     properties: dict[str, str]
-    event: str | None = None  # the event definition's class, for events
-
-    @property
-    def is_timer(self) -> bool:
-        return bool(self.event) and "Timer" in self.event
+    is_timer: bool = False
 
 
 @dataclass
@@ -184,7 +182,9 @@ def compile_bundle(bundle: Bundle) -> ProcessDefinition:
 
     bpmn_root = parse_xml(bundle.bpmn)
     dmn_roots = [(d, parse_xml(d)) for d in bundle.dmns]
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+    from engine.bpmn import Parser, prewire_event_subprocesses
+
+    parser = Parser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(etree.ElementTree(bpmn_root), bundle.bpmn.filename)
         for source, root in dmn_roots:
@@ -193,11 +193,13 @@ def compile_bundle(bundle: Bundle) -> ProcessDefinition:
         if len(process_ids) != 1:
             raise DiagramInvalid([Problem(
                 bundle.bpmn.filename,
-                f"expected exactly one executable process, found {len(process_ids)}",
+                f"expected exactly one executable process to start, found {len(process_ids)}",
             )])
         key = process_ids[0]
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
+        for process_spec in [spec, *subprocess_specs.values()]:
+            prewire_event_subprocesses(process_spec)
     except ValidationException as err:
         problem = _problem_from_validation(err, bundle.bpmn.filename, bpmn_root)
         raise DiagramInvalid([problem]) from None
@@ -222,10 +224,12 @@ def compile_bundle(bundle: Bundle) -> ProcessDefinition:
 
 
 def _executable_process_ids(root: etree._Element) -> list[str]:
+    """Executable processes that no call activity of the file calls: the entry points."""
+    called = {c.get("calledElement") for c in root.iter(f"{{{BPMN_NS}}}callActivity")}
     return [
         p.get("id")
         for p in root.iter(f"{{{BPMN_NS}}}process")
-        if p.get("isExecutable", "true").lower() == "true"
+        if p.get("isExecutable", "true").lower() == "true" and p.get("id") not in called
     ]
 
 
@@ -239,8 +243,28 @@ def _problem_from_validation(err: ValidationException, filename: str, root) -> P
     return Problem(err.file_name or filename, message, line=line, element=element)
 
 
+def timers_of(task_spec) -> list[tuple[str, TimerEventDefinition]]:
+    """The timers a task spec waits on, each with the id of the element that shows it.
+
+    A boundary or catch event carries its own timer. An event-based gateway carries the
+    timers of the catch events after it (SpiffWorkflow folds them into one
+    MultipleEventDefinition, named by the catch events' names).
+    """
+    event = getattr(task_spec, "event_definition", None)
+    if isinstance(event, TimerEventDefinition):
+        return [(task_spec.bpmn_id, event)]
+    if isinstance(event, MultipleEventDefinition):
+        by_name = {o.bpmn_name: o.bpmn_id for o in task_spec.outputs}
+        return [(by_name.get(child.name, task_spec.bpmn_id), child)
+                for child in event.event_definitions
+                if isinstance(child, TimerEventDefinition)]
+    return []
+
+
 def _elements(spec, subprocess_specs) -> dict[str, Element]:
     elements: dict[str, Element] = {}
+    timer_ids = {element for process in [spec, *subprocess_specs.values()]
+                 for ts in process.task_specs.values() for element, _ in timers_of(ts)}
     for process in [spec, *subprocess_specs.values()]:
         for task_spec in process.task_specs.values():
             bpmn_id = getattr(task_spec, "bpmn_id", None)
@@ -253,8 +277,7 @@ def _elements(spec, subprocess_specs) -> dict[str, Element]:
                 kind=type(task_spec).__name__,
                 lane=task_spec.lane,
                 properties=dict(extensions.get("properties", {})),
-                event=type(task_spec.event_definition).__name__
-                if hasattr(task_spec, "event_definition") else None,
+                is_timer=bpmn_id in timer_ids,
             )
     return elements
 

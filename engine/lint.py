@@ -24,12 +24,14 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 
 import handlers
+from engine.definitions import timers_of
 from engine.errors import Problem
 
 REQUIRED_LANES = ("User", "Service Desk", "Specialist Support")
 START_FORM = "report"
 ENGINE_VARIABLES = {"incident_number", "opened_at"}
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+_SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
 
 
 def lint(definition, root, filename: str) -> list[Problem]:
@@ -45,8 +47,8 @@ def lint(definition, root, filename: str) -> list[Problem]:
         if getattr(ts, "bpmn_id", None)
     ]
     problems: list[Problem] = []
-    problems += _check_lanes(root, problem)
-    problems += _check_no_scripts(task_specs, problem)
+    problems += _check_lanes(root, definition.key, problem)
+    problems += _check_no_scripts(root, problem)
     problems += _check_operators(task_specs, problem)
     problems += _check_forms(task_specs, definition.forms, problem)
     known = _known_variables(task_specs, definition.forms)
@@ -56,10 +58,11 @@ def lint(definition, root, filename: str) -> list[Problem]:
     return problems
 
 
-def _check_lanes(root, problem) -> list[Problem]:
-    names = {lane.get("name") for lane in root.iter(f"{_BPMN}lane")}
-    process = next(root.iter(f"{_BPMN}process"), None)
-    element = process.get("id") if process is not None else None
+def _check_lanes(root, key: str, problem) -> list[Problem]:
+    process = next((p for p in root.iter(f"{_BPMN}process") if p.get("id") == key), None)
+    names = {lane.get("name") for lane in process.findall(f"{_BPMN}laneSet/{_BPMN}lane")} \
+        if process is not None else set()
+    element = key
     return [
         problem(f"lane '{lane}' is missing; the process needs the lanes "
                 f"{', '.join(REQUIRED_LANES)}", element)
@@ -68,16 +71,22 @@ def _check_lanes(root, problem) -> list[Problem]:
     ]
 
 
-def _check_no_scripts(task_specs, problem) -> list[Problem]:
+def _check_no_scripts(root, problem) -> list[Problem]:
+    """Scripts anywhere in the file, reachable or not: script tasks, pre- and post-scripts."""
     found = []
-    for ts in task_specs:
-        if type(ts).__name__ == "ScriptTask" or getattr(ts, "prescript", None) or getattr(
-            ts, "postscript", None
-        ):
-            found.append(problem(
-                f"'{ts.bpmn_name or ts.bpmn_id}' carries a script; deployed diagrams may not "
-                "run scripts — use a service task with a handler instead", ts.bpmn_id))
+    for node in root.iter(f"{_BPMN}scriptTask", f"{_SPIFF}preScript", f"{_SPIFF}postScript"):
+        owner = node if node.tag == f"{_BPMN}scriptTask" else _owning_element(node)
+        label = owner.get("name") or owner.get("id")
+        found.append(problem(f"'{label}' carries a script; deployed diagrams may not run "
+                             "scripts — use a service task with a handler instead",
+                             owner.get("id")))
     return found
+
+
+def _owning_element(node):
+    while node.getparent() is not None and node.get("id") is None:
+        node = node.getparent()
+    return node
 
 
 def _check_operators(task_specs, problem) -> list[Problem]:
@@ -157,15 +166,13 @@ def _unknown_names(expression: str, known: set[str]) -> tuple[list[str], ast.AST
 
 def _check_timers(task_specs, known, problem) -> list[Problem]:
     found = []
-    for ts in task_specs:
-        event = getattr(ts, "event_definition", None)
-        if not isinstance(event, TimerEventDefinition):
-            continue
-        label, expression = ts.bpmn_name or ts.bpmn_id, event.expression or ""
+    timers = [(element, event) for ts in task_specs for element, event in timers_of(ts)]
+    for element, event in timers:
+        label, expression = event.name or element, event.expression or ""
         names, tree = _unknown_names(expression, known)
         if tree is None:
             found.append(problem(f"timer '{label}': expression {expression!r} is not valid "
-                                 "Python", ts.bpmn_id))
+                                 "Python", element))
             continue
         if names:
             hint = ""
@@ -173,12 +180,12 @@ def _check_timers(task_specs, known, problem) -> list[Problem]:
                 hint = f' — did you mean the string "{expression.strip()}" (with quotes)?'
             found.append(problem(f"timer '{label}': expression {expression!r} uses "
                                  f"{', '.join(names)}, which nothing in the process sets{hint}",
-                                 ts.bpmn_id))
+                                 element))
             continue
         if isinstance(tree.body, ast.Constant):
             message = _literal_timer_problem(event, tree.body.value)
             if message:
-                found.append(problem(f"timer '{label}': {message}", ts.bpmn_id))
+                found.append(problem(f"timer '{label}': {message}", element))
     return found
 
 
@@ -202,8 +209,9 @@ def _literal_timer_problem(event, value) -> str | None:
 def _check_conditions(task_specs, known, problem) -> list[Problem]:
     found = []
     for ts in task_specs:
-        for condition, _target in getattr(ts, "cond_task_specs", []) or []:
-            if not condition:
+        for operator, _target in getattr(ts, "cond_task_specs", []) or []:
+            condition = operator.args[0] if getattr(operator, "args", None) else operator
+            if not isinstance(condition, str) or not condition.strip():
                 continue
             names, tree = _unknown_names(condition, known)
             if tree is None:

@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.util.task import TaskState
 
-from engine.definitions import ProcessDefinition
+from engine.definitions import ProcessDefinition, timers_of
 
 DEFAULT_GROUPS = {"Service Desk": "service-desk"}
 SPECIALIST_LANE = "Specialist Support"
@@ -74,11 +74,25 @@ def incident_state(workflow, definition: ProcessDefinition) -> str:
     live = TaskState.READY | TaskState.WAITING | TaskState.STARTED
     best, best_time = "In Progress", -1.0
     for task in all_tasks(workflow):
-        element = definition.elements.get(task.task_spec.bpmn_id or "")
-        if (element and task.state & live and "incident_state" in element.properties
-                and task.last_state_change > best_time):
-            best, best_time = element.properties["incident_state"], task.last_state_change
+        if not task.state & live or task.last_state_change <= best_time:
+            continue
+        state = _state_property(task.task_spec, definition)
+        if state:
+            best, best_time = state, task.last_state_change
     return best
+
+
+def _state_property(task_spec, definition: ProcessDefinition) -> str | None:
+    """The element's `incident_state`; an event-based gateway stands for its catch events'."""
+    element = definition.elements.get(task_spec.bpmn_id or "")
+    if element is None:
+        return None
+    if "incident_state" in element.properties:
+        return element.properties["incident_state"]
+    if element.kind == "EventBasedGateway":
+        states = {_state_property(o, definition) for o in task_spec.outputs} - {None}
+        return states.pop() if len(states) == 1 else None
+    return None
 
 
 def open_tasks(workflow, definition: ProcessDefinition, caller: str) -> list[OpenTask]:
@@ -111,18 +125,16 @@ def armed_timers(workflow) -> list[ArmedTimer]:
     for task in all_tasks(workflow):
         if not task.state & TaskState.WAITING:
             continue
-        event = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(event, TimerEventDefinition):
-            continue
-        value = task.internal_data.get("event_value")
-        if isinstance(event, CycleTimerEventDefinition) and isinstance(value, dict):
-            value = value.get("next") if value.get("cycles") != 0 else None
-        if value is None:
-            continue
-        due = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else value
-        if due.tzinfo is None:
-            due = due.replace(tzinfo=UTC)
-        found.append(ArmedTimer(task.task_spec.bpmn_id, due.astimezone(UTC)))
+        for element, event in timers_of(task.task_spec):
+            value = task.internal_data.get("event_value")
+            if isinstance(event, CycleTimerEventDefinition) and isinstance(value, dict):
+                value = value.get("next") if value.get("cycles") != 0 else None
+            if value is None:
+                continue
+            due = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else value
+            if due.tzinfo is None:
+                due = due.replace(tzinfo=UTC)
+            found.append(ArmedTimer(element, due.astimezone(UTC)))
     return found
 
 

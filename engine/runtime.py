@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.event import BpmnEvent
+from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
@@ -145,7 +145,7 @@ class Runtime:
             }
             context = CommandContext(incident=_facts(incident))
             workflow = new_workflow(definition.spec, definition.subprocess_specs, context)
-            instance = Instance(definition_id=row.id, state="", created_at=now, updated_at=now)
+            instance = Instance(definition_id=row.id, state=b"", created_at=now, updated_at=now)
             session.add(instance)
             session.flush()
             incident.instance_id = instance.id
@@ -155,10 +155,11 @@ class Runtime:
             })
 
             def apply(wf):
-                wf.get_tasks(state=TaskState.READY)[0].data.update(data)
+                for task in wf.get_tasks(state=TaskState.READY):
+                    task.data.update(data)
 
             self._advance(session, instance, incident, definition, workflow, context,
-                          command, apply, fresh=True)
+                          command, apply)
             return incident.number
 
     @recorded_failures
@@ -319,12 +320,10 @@ class Runtime:
                       apply)
 
     def _advance(self, session, instance, incident, definition, workflow, context,
-                 command: Entry, apply: Callable, fresh: bool = False) -> None:
+                 command: Entry, apply: Callable) -> None:
         log = TaskLog(set(definition.elements), projection.live_task_ids(workflow))
         try:
             with log:
-                if fresh:
-                    workflow.do_engine_steps()  # reach the start event's READY task
                 apply(workflow)
                 _run_engine(workflow)
         except (HandlerFailed, ProcessError) as err:
@@ -351,6 +350,7 @@ class Runtime:
     def _write_back(self, session, instance, incident, definition, workflow, context,
                     command: Entry, log: TaskLog) -> None:
         now = clock.now()
+        previous_group = incident.assignment_group
         data = projection.current_data(workflow)
         for name, value in projection.incident_fields(data).items():
             setattr(incident, name, value)
@@ -368,6 +368,10 @@ class Runtime:
         instance.status = "completed" if workflow.is_completed() else "running"
 
         self._sync_tasks(session, instance, incident, definition, workflow)
+        if incident.assignment_group != previous_group:
+            incident.assignee = None
+            if previous_group is not None:
+                incident.reassignment_count += 1
         session.execute(delete(Timer).where(Timer.instance_id == instance.id))
         for timer in projection.armed_timers(workflow):
             session.add(Timer(instance_id=instance.id, element=timer.element,
@@ -393,11 +397,8 @@ class Runtime:
         for task_id, task in wanted.items():
             if task_id in existing:
                 continue
-            if task.group and task.group != incident.assignment_group and task.lane != "User":
-                if incident.assignment_group is not None:
-                    incident.reassignment_count += 1
+            if task.group and task.lane != "User":
                 incident.assignment_group = task.group
-                incident.assignee = None
             session.add(HumanTask(
                 id=task_id, instance_id=instance.id, incident_id=incident.id,
                 element=task.element, name=task.name, lane=task.lane, group_name=task.group,
@@ -421,11 +422,18 @@ def _run_engine(workflow) -> None:
 
 
 def _waits_for(workflow, message: str) -> bool:
+    """Whether a live catch event (or event subprocess start) would catch `message`."""
+    waiting = TaskState.WAITING | TaskState.READY | TaskState.FUTURE | TaskState.LIKELY
     for task in projection.all_tasks(workflow):
         event = getattr(task.task_spec, "event_definition", None)
-        if getattr(event, "name", None) == message and task.state & (
-                TaskState.WAITING | TaskState.READY | TaskState.FUTURE | TaskState.LIKELY):
+        names = {getattr(child, "name", None)
+                 for child in getattr(event, "event_definitions", None) or [event]}
+        if message in names and task.state & waiting:
             return True
+    for name in workflow.spec.start.trigger_specs:  # event subprocesses: always listening
+        for start in workflow.subprocess_specs[name].bpmn_start_events:
+            if getattr(start.event_definition, "name", None) == message:
+                return True
     return False
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -69,13 +70,14 @@ class Definition(Base):
 
 
 class Instance(Base):
-    """A running or finished process instance; `state` is the spec-free workflow JSON."""
+    """A running or finished process instance; `state` is the spec-free workflow JSON,
+    deflated (see `engine.bpmn.dump_workflow`)."""
 
     __tablename__ = "instances"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"))
-    state: Mapped[str] = mapped_column(Text)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
     version: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(20), default="running")  # running|completed
     created_at: Mapped[datetime]

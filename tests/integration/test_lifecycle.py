@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from engine.bpmn import state_json
 from engine.store.models import Instance
 
 from .desk import Desk
@@ -222,6 +221,18 @@ def test_instance_state_does_not_embed_the_spec_and_stays_small(desk):
     desk.categorize(number)
     with desk.db.reading() as session:
         instance = session.get(Instance, desk.incident(number).instance_id)
-        state = json.loads(instance.state)
+        state = state_json(instance.state)
     assert "spec" not in state and "subprocess_specs" not in state
+    assert state["subprocesses"], "waits inside the resolution subprocess"
     assert len(instance.state) < 10_000, len(instance.state)
+
+
+def test_a_reply_to_one_incident_does_not_change_how_others_run(desk):
+    # SpiffWorkflow wires an event subprocess into the shared spec the first time it is
+    # triggered; the engine pre-wires it so later instances still complete.
+    first = desk.report()
+    desk.categorize(first)
+    desk.say(first, "user_reply", {"message": "hello"})
+    second = desk.report(is_broken=False, short_description="How do I reset my password?")
+    desk.complete(second, "try_self_help", {"solved": True}, actor="alice")
+    assert desk.incident(second).state == "Closed"

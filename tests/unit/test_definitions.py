@@ -118,7 +118,7 @@ def test_script_tasks_are_refused():
     source = definitions.bundled().bpmn.text
     script = ('<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>import os</bpmn:script>'
               "</bpmn:scriptTask>")
-    broken = source.replace("</bpmn:process>", script + "</bpmn:process>", 1)
+    broken = source.replace("</bpmn:laneSet>", "</bpmn:laneSet>" + script, 1)
     problems = problems_of(bundled_with(bpmn=broken))
     assert any("carries a script" in p.message and p.element == "evil" for p in problems)
 
