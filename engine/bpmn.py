@@ -15,7 +15,7 @@ import json
 import logging
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -24,9 +24,11 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnviron
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 import handlers
 from engine import clock
@@ -76,6 +78,34 @@ def prewire_event_subprocesses(spec) -> None:
         if start.name not in task_spec._inputs:  # `inputs` is a computed copy
             task_spec._inputs.append(start.name)
             task_spec.connect(spec.end)
+
+
+def skip_missed_cycles(workflow: BpmnWorkflow, now: datetime) -> None:
+    """Move each waiting cycle timer to its latest occurrence that is due by `now`.
+
+    SpiffWorkflow fires a cycle timer once per refresh and does not catch up, so after a
+    long gap (a worker that was down, a clock jump) it would fire once per missed cycle,
+    in a burst. A status update is about now: one is enough.
+    """
+    from engine.definitions import timers_of
+    from engine.projection import all_tasks
+
+    for task in all_tasks(workflow):
+        if not task.has_state(TaskState.WAITING):
+            continue
+        for _element, event in timers_of(task.task_spec):
+            value = task.internal_data.get("event_value")
+            if not isinstance(event, CycleTimerEventDefinition) or not isinstance(value, dict):
+                continue
+            period = value.get("duration") or 0
+            due = datetime.fromisoformat(value["next"]) if value.get("next") else None
+            if period <= 0 or due is None or value.get("cycles") == 0 or due > now:
+                continue
+            missed = int((now - due).total_seconds() // period)
+            if value["cycles"] > 0:
+                missed = min(missed, value["cycles"] - 1)
+                value["cycles"] -= missed
+            value["next"] = (due + timedelta(seconds=missed * period)).isoformat()
 
 
 # --- expressions and service tasks ----------------------------------------------------

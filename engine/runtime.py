@@ -22,7 +22,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine import clock, history, projection
-from engine.bpmn import CommandContext, TaskLog, dump_workflow, load_workflow, new_workflow
+from engine.bpmn import (
+    CommandContext,
+    TaskLog,
+    dump_workflow,
+    load_workflow,
+    new_workflow,
+    skip_missed_cycles,
+)
 from engine.definitions import (
     Bundle,
     ProcessDefinition,
@@ -324,6 +331,7 @@ class Runtime:
         log = TaskLog(set(definition.elements), projection.live_task_ids(workflow))
         try:
             with log:
+                skip_missed_cycles(workflow, clock.now())
                 apply(workflow)
                 _run_engine(workflow)
         except (HandlerFailed, ProcessError) as err:

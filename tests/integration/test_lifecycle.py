@@ -236,3 +236,14 @@ def test_a_reply_to_one_incident_does_not_change_how_others_run(desk):
     second = desk.report(is_broken=False, short_description="How do I reset my password?")
     desk.complete(second, "try_self_help", {"solved": True}, actor="alice")
     assert desk.incident(second).state == "Closed"
+
+
+def test_missed_status_updates_are_not_sent_in_a_burst(desk):
+    number = desk.report(impact="high", urgency="medium")  # P2: status every hour
+    desk.categorize(number)
+    desk.advance(hours=5, minutes=30)  # the worker was down for hours
+    updates = [n for n in desk.notifications(number) if n.template == "status_update"]
+    assert len(updates) == 1
+    desk.advance(minutes=31)  # and the rhythm goes on from there
+    updates = [n for n in desk.notifications(number) if n.template == "status_update"]
+    assert len(updates) == 2
