@@ -123,6 +123,11 @@ def _check_forms(task_specs, forms, problem) -> list[Problem]:
             continue
         form = _properties(ts).get("form")
         label = ts.bpmn_name or ts.bpmn_id
+        if ts.lane not in REQUIRED_LANES:
+            found.append(problem(f"user task '{label}' is in no lane (lane: {ts.lane!r}); put "
+                                 f"it in one of {', '.join(REQUIRED_LANES)} so it reaches a "
+                                 "queue (inside a subprocess: the subprocess's own laneSet)",
+                                 ts.bpmn_id))
         if not form:
             found.append(problem(f"user task '{label}' names no form (spiffworkflow property "
                                  "'form')", ts.bpmn_id))

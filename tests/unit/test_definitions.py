@@ -129,3 +129,14 @@ def test_user_task_naming_a_missing_form_is_refused():
     assert broken != source
     problems = problems_of(bundled_with(bpmn=broken))
     assert any("names form 'diagnosis', which does not exist" in p.message for p in problems)
+
+
+def test_user_task_outside_every_lane_is_refused():
+    # what a modeler does when it drops a subprocess's own lane memberships
+    source = definitions.bundled().bpmn.text
+    broken = re.sub(r"<bpmn:flowNodeRef>investigate_and_resolve</bpmn:flowNodeRef>\s*", "",
+                    source)
+    assert broken != source
+    problems = problems_of(bundled_with(bpmn=broken))
+    assert any(p.element == "investigate_and_resolve" and "is in no lane" in p.message
+               for p in problems)
