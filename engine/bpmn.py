@@ -126,6 +126,10 @@ class HandlerCall:
     params: dict[str, Any]
     result: Any
 
+    def notifications(self) -> list[dict[str, str]]:
+        """The messages the handler asked to send (see docs/diagram-contract.md)."""
+        return self.result.get("notifications", []) if isinstance(self.result, dict) else []
+
 
 @dataclass
 class CommandContext:

@@ -37,14 +37,20 @@ def _fail_cleanly(command):
 
 
 @click.group()
-@click.option("--database", envvar="DESKFLOW_DATABASE_URL", default=None,
-              help="SQLAlchemy URL (default: sqlite:///deskflow.db).")
+@click.option(
+    "--database",
+    envvar="DESKFLOW_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL (default: sqlite:///deskflow.db).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the worker and engine do.")
 @click.pass_context
 def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
     """Deskflow: an ITIL service desk that runs as a BPMN process."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
     ctx.obj = Database(database or database_url())
 
 
@@ -58,8 +64,9 @@ def init(db: Database) -> None:
     from handlers.catalog import catalog
 
     upgrade(db)
-    deployed = Runtime(db).deploy(definitions.bundled(), deployed_by="deskflow init",
-                                  comment="bundled diagram")
+    deployed = Runtime(db).deploy(
+        definitions.bundled(), deployed_by="deskflow init", comment="bundled diagram"
+    )
     with db.writing() as session:
         people = directory.seed(session, catalog())
     state = "deployed" if deployed.created else "already deployed"
@@ -116,8 +123,10 @@ def worker(db: Database, once: bool, interval: float) -> None:
     work = Worker(Runtime(db))
     if once:
         result = work.sweep()
-        click.echo(f"fired {result.timers_fired} timer(s) on {result.instances} incident(s), "
-                   f"delivered {result.delivered} notification(s)")
+        click.echo(
+            f"fired {result.timers_fired} timer(s) on {result.instances} incident(s), "
+            f"delivered {result.delivered} notification(s)"
+        )
         for failure in result.failures:
             click.echo(f"  failed: {failure}", err=True)
         return
@@ -138,8 +147,9 @@ def serve(db: Database, host: str, port: int) -> None:
     from web import create_app
 
     logging.getLogger("deskflow").setLevel(logging.INFO)
-    threading.Thread(target=Worker(Runtime(db)).run_forever, daemon=True,
-                     name="deskflow-worker").start()
+    threading.Thread(
+        target=Worker(Runtime(db)).run_forever, daemon=True, name="deskflow-worker"
+    ).start()
     click.echo(f"Deskflow on http://{host}:{port}/ (worker running; Ctrl-C stops)")
     create_app(db).run(host=host, port=port)
 

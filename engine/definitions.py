@@ -109,14 +109,23 @@ def parse_xml(source: SourceFile) -> etree._Element:
     data = source.text.encode("utf-8")
     if len(data) > MAX_SOURCE_BYTES:
         raise DiagramInvalid(
-            [Problem(source.filename, f"file is {len(data):,} bytes; the limit is "
-                     f"{MAX_SOURCE_BYTES:,}")]
+            [
+                Problem(
+                    source.filename,
+                    f"file is {len(data):,} bytes; the limit is {MAX_SOURCE_BYTES:,}",
+                )
+            ]
         )
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         line = data[: data.find(b"<!")].count(b"\n") + 1
         raise DiagramInvalid(
-            [Problem(source.filename, "DOCTYPE and entity declarations are not allowed in "
-                     "diagrams; remove them", line=line)]
+            [
+                Problem(
+                    source.filename,
+                    "DOCTYPE and entity declarations are not allowed in diagrams; remove them",
+                    line=line,
+                )
+            ]
         )
     parser = etree.XMLParser(**_SAFE_PARSER_OPTIONS)
     try:
@@ -146,8 +155,11 @@ def bundle_from_paths(paths: Iterable[str | Path]) -> list[Bundle]:
         dmns = {p.name: read_source(p) for p in sorted(path.parent.glob("*.dmn"))}
         dmns.update(explicit_dmns)
         bundles.append(
-            Bundle(read_source(path), tuple(dmns[k] for k in sorted(dmns)),
-                   read_forms(path.parent / "forms"))
+            Bundle(
+                read_source(path),
+                tuple(dmns[k] for k in sorted(dmns)),
+                read_forms(path.parent / "forms"),
+            )
         )
     if not bundles:
         raise DiagramInvalid([Problem("(command line)", "name at least one .bpmn file")])
@@ -191,10 +203,14 @@ def compile_bundle(bundle: Bundle) -> ProcessDefinition:
             parser.add_dmn_xml(root, source.filename)
         process_ids = _executable_process_ids(bpmn_root)
         if len(process_ids) != 1:
-            raise DiagramInvalid([Problem(
-                bundle.bpmn.filename,
-                f"expected exactly one executable process to start, found {len(process_ids)}",
-            )])
+            raise DiagramInvalid(
+                [
+                    Problem(
+                        bundle.bpmn.filename,
+                        f"expected one executable process to start, found {len(process_ids)}",
+                    )
+                ]
+            )
         key = process_ids[0]
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
@@ -255,16 +271,22 @@ def timers_of(task_spec) -> list[tuple[str, TimerEventDefinition]]:
         return [(task_spec.bpmn_id, event)]
     if isinstance(event, MultipleEventDefinition):
         by_name = {o.bpmn_name: o.bpmn_id for o in task_spec.outputs}
-        return [(by_name.get(child.name, task_spec.bpmn_id), child)
-                for child in event.event_definitions
-                if isinstance(child, TimerEventDefinition)]
+        return [
+            (by_name.get(child.name, task_spec.bpmn_id), child)
+            for child in event.event_definitions
+            if isinstance(child, TimerEventDefinition)
+        ]
     return []
 
 
 def _elements(spec, subprocess_specs) -> dict[str, Element]:
     elements: dict[str, Element] = {}
-    timer_ids = {element for process in [spec, *subprocess_specs.values()]
-                 for ts in process.task_specs.values() for element, _ in timers_of(ts)}
+    timer_ids = {
+        element
+        for process in [spec, *subprocess_specs.values()]
+        for ts in process.task_specs.values()
+        for element, _ in timers_of(ts)
+    }
     for process in [spec, *subprocess_specs.values()]:
         for task_spec in process.task_specs.values():
             bpmn_id = getattr(task_spec, "bpmn_id", None)
@@ -303,11 +325,13 @@ def cached(definition_id: int, load_bundle: Callable[[], Bundle]) -> ProcessDefi
 
 
 def bundle_to_json(bundle: Bundle) -> str:
-    return json.dumps({
-        "bpmn": [bundle.bpmn.filename, bundle.bpmn.text],
-        "dmns": [[d.filename, d.text] for d in bundle.dmns],
-        "forms": bundle.forms,
-    })
+    return json.dumps(
+        {
+            "bpmn": [bundle.bpmn.filename, bundle.bpmn.text],
+            "dmns": [[d.filename, d.text] for d in bundle.dmns],
+            "forms": bundle.forms,
+        }
+    )
 
 
 def bundle_from_json(text: str) -> Bundle:

@@ -69,8 +69,11 @@ class Summary:
     total: int = 0
 
     def adds_up(self) -> bool:
-        return (not self.problems and sum(self.paths.values()) == self.total
-                and sum(self.outcomes.values()) == self.total)
+        return (
+            not self.problems
+            and sum(self.paths.values()) == self.total
+            and sum(self.outcomes.values()) == self.total
+        )
 
     def table(self) -> str:
         width = max(len(p) for p in PATHS) + 2
@@ -103,9 +106,13 @@ class DemoDriver:
         caller = self.rng.choice(self.catalog.callers)
         by_phone = self.rng.random() < 0.3
         report = {
-            "caller": caller, "channel": "phone" if by_phone else "portal",
-            "short_description": text, "description": f"Reported by {caller}. {text}.",
-            "is_broken": broken, "impact": impact, "urgency": urgency,
+            "caller": caller,
+            "channel": "phone" if by_phone else "portal",
+            "short_description": text,
+            "description": f"Reported by {caller}. {text}.",
+            "is_broken": broken,
+            "impact": impact,
+            "urgency": urgency,
         }
         actor = self.rng.choice(self.technicians) if by_phone else caller
         return self.runtime.start_incident(report, actor=actor)
@@ -113,7 +120,8 @@ class DemoDriver:
     def task(self, number: str, element: str) -> HumanTask:
         with self.runtime.db.reading() as session:
             task = session.scalars(
-                select(HumanTask).join(Incident, Incident.id == HumanTask.incident_id)
+                select(HumanTask)
+                .join(Incident, Incident.id == HumanTask.incident_id)
                 .where(Incident.number == number, HumanTask.element == element)
             ).first()
         if task is None:
@@ -132,26 +140,39 @@ class DemoDriver:
         category = suggestion.get("category") or self.rng.choice(list(self.catalog.categories))
         subs = self.catalog.categories[category].subcategory_names()
         sub = suggestion.get("subcategory") if suggestion.get("subcategory") in subs else subs[0]
-        self.complete(number, "categorize_incident",
-                      {"category": category, "subcategories": [sub],
-                       "work_notes": f"Categorized from: {incident.short_description}"},
-                      actor=self.rng.choice(self.technicians))
+        self.complete(
+            number,
+            "categorize_incident",
+            {
+                "category": category,
+                "subcategories": [sub],
+                "work_notes": f"Categorized from: {incident.short_description}",
+            },
+            actor=self.rng.choice(self.technicians),
+        )
 
     def diagnose(self, number: str, resolved: bool) -> None:
         data = {"resolved": resolved, "work_notes": "Checked the knowledge base."}
         if resolved:
-            data |= {"resolution_code": "solved-remotely",
-                     "resolution_notes": "Fixed on the phone with the caller."}
+            data |= {
+                "resolution_code": "solved-remotely",
+                "resolution_notes": "Fixed on the phone with the caller.",
+            }
         self.complete(number, "diagnose", data, actor=self.rng.choice(self.technicians))
 
     def specialist_resolves(self, number: str) -> None:
         task = self.task(number, "investigate_and_resolve")
         group = self.catalog.groups[task.group_name]
-        self.complete(number, "investigate_and_resolve", {
-            "resolution_code": "solved-permanently",
-            "resolution_notes": "Root cause found and fixed; verified with the caller.",
-            "work_notes": "Investigated logs.",
-        }, actor=self.rng.choice(group.members))
+        self.complete(
+            number,
+            "investigate_and_resolve",
+            {
+                "resolution_code": "solved-permanently",
+                "resolution_notes": "Root cause found and fixed; verified with the caller.",
+                "work_notes": "Investigated logs.",
+            },
+            actor=self.rng.choice(group.members),
+        )
 
     def reply(self, number: str, text: str) -> None:
         incident = self.incident(number)
@@ -187,14 +208,22 @@ class DemoDriver:
         self.tick(minutes=self.rng.randint(1, 15))
         if not broken:
             solved = path == "self-help deflected"
-            self.complete(number, "try_self_help",
-                          {"solved": solved, "comment": "" if solved else "Did not help."},
-                          actor=self.incident(number).caller)
+            self.complete(
+                number,
+                "try_self_help",
+                {"solved": solved, "comment": "" if solved else "Did not help."},
+                actor=self.incident(number).caller,
+            )
             if not solved:
-                self.complete(number, "fulfil_request", {
-                    "resolution_code": "solved-permanently",
-                    "resolution_notes": "Request fulfilled as asked."},
-                    actor=self.rng.choice(self.technicians))
+                self.complete(
+                    number,
+                    "fulfil_request",
+                    {
+                        "resolution_code": "solved-permanently",
+                        "resolution_notes": "Request fulfilled as asked.",
+                    },
+                    actor=self.rng.choice(self.technicians),
+                )
             return number
         self.categorize(number)
         if path == "first-line fix":
@@ -227,8 +256,10 @@ class DemoDriver:
         summary.outcomes[incident.close_reason or incident.state] += 1
         expected = EXPECTED_CLOSE.get(path, "confirmed")
         if incident.state != "Closed" or incident.close_reason != expected:
-            summary.problems.append(f"{number} ({path}): ended {incident.state}/"
-                                    f"{incident.close_reason}, expected Closed/{expected}")
+            summary.problems.append(
+                f"{number} ({path}): ended {incident.state}/"
+                f"{incident.close_reason}, expected Closed/{expected}"
+            )
         if path == "major incident" and not (incident.priority == 1 and incident.major_incident):
             summary.problems.append(f"{number}: major incident without P1/major flag")
         if path == "SLA warning and breach" and not incident.resolution_breached:

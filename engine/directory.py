@@ -37,8 +37,9 @@ def seed(session: Session, catalog: Catalog) -> int:
         user.roles = roles_of(username, catalog)
         session.merge(user)
     for username, (name, roles) in STAFF.items():
-        session.merge(User(username=username, full_name=name,
-                           email=f"{username}@example.com", roles=roles))
+        session.merge(
+            User(username=username, full_name=name, email=f"{username}@example.com", roles=roles)
+        )
     session.flush()
     for group in catalog.groups.values():
         session.merge(Group(name=group.name, description=group.title, manager=group.manager))

@@ -60,12 +60,17 @@ def lint(definition, root, filename: str) -> list[Problem]:
 
 def _check_lanes(root, key: str, problem) -> list[Problem]:
     process = next((p for p in root.iter(f"{_BPMN}process") if p.get("id") == key), None)
-    names = {lane.get("name") for lane in process.findall(f"{_BPMN}laneSet/{_BPMN}lane")} \
-        if process is not None else set()
+    names = (
+        {lane.get("name") for lane in process.findall(f"{_BPMN}laneSet/{_BPMN}lane")}
+        if process is not None
+        else set()
+    )
     element = key
     return [
-        problem(f"lane '{lane}' is missing; the process needs the lanes "
-                f"{', '.join(REQUIRED_LANES)}", element)
+        problem(
+            f"lane '{lane}' is missing; the process needs the lanes {', '.join(REQUIRED_LANES)}",
+            element,
+        )
         for lane in REQUIRED_LANES
         if lane not in names
     ]
@@ -77,9 +82,13 @@ def _check_no_scripts(root, problem) -> list[Problem]:
     for node in root.iter(f"{_BPMN}scriptTask", f"{_SPIFF}preScript", f"{_SPIFF}postScript"):
         owner = node if node.tag == f"{_BPMN}scriptTask" else _owning_element(node)
         label = owner.get("name") or owner.get("id")
-        found.append(problem(f"'{label}' carries a script; deployed diagrams may not run "
-                             "scripts — use a service task with a handler instead",
-                             owner.get("id")))
+        found.append(
+            problem(
+                f"'{label}' carries a script; deployed diagrams may not run "
+                "scripts — use a service task with a handler instead",
+                owner.get("id"),
+            )
+        )
     return found
 
 
@@ -97,13 +106,21 @@ def _check_operators(task_specs, problem) -> list[Problem]:
         if type(ts).__name__ != "ServiceTask":
             continue
         if not operator:
-            found.append(problem(
-                f"service task '{ts.bpmn_name or ts.bpmn_id}' names no operator "
-                f"(known: {', '.join(known)})", ts.bpmn_id))
+            found.append(
+                problem(
+                    f"service task '{ts.bpmn_name or ts.bpmn_id}' names no operator "
+                    f"(known: {', '.join(known)})",
+                    ts.bpmn_id,
+                )
+            )
         elif operator not in known:
-            found.append(problem(
-                f"service task '{ts.bpmn_name or ts.bpmn_id}' names operator '{operator}', "
-                f"which no handler provides (known: {', '.join(known)})", ts.bpmn_id))
+            found.append(
+                problem(
+                    f"service task '{ts.bpmn_name or ts.bpmn_id}' names operator '{operator}', "
+                    f"which no handler provides (known: {', '.join(known)})",
+                    ts.bpmn_id,
+                )
+            )
     return found
 
 
@@ -124,17 +141,28 @@ def _check_forms(task_specs, forms, problem) -> list[Problem]:
         form = _properties(ts).get("form")
         label = ts.bpmn_name or ts.bpmn_id
         if ts.lane not in REQUIRED_LANES:
-            found.append(problem(f"user task '{label}' is in no lane (lane: {ts.lane!r}); put "
-                                 f"it in one of {', '.join(REQUIRED_LANES)} so it reaches a "
-                                 "queue (inside a subprocess: the subprocess's own laneSet)",
-                                 ts.bpmn_id))
+            found.append(
+                problem(
+                    f"user task '{label}' is in no lane (lane: {ts.lane!r}); put "
+                    f"it in one of {', '.join(REQUIRED_LANES)} so it reaches a "
+                    "queue (inside a subprocess: the subprocess's own laneSet)",
+                    ts.bpmn_id,
+                )
+            )
         if not form:
-            found.append(problem(f"user task '{label}' names no form (spiffworkflow property "
-                                 "'form')", ts.bpmn_id))
+            found.append(
+                problem(
+                    f"user task '{label}' names no form (spiffworkflow property 'form')", ts.bpmn_id
+                )
+            )
         elif form not in forms:
-            found.append(problem(f"user task '{label}' names form '{form}', which does not "
-                                 f"exist (forms: {', '.join(sorted(forms)) or 'none'})",
-                                 ts.bpmn_id))
+            found.append(
+                problem(
+                    f"user task '{label}' names form '{form}', which does not "
+                    f"exist (forms: {', '.join(sorted(forms)) or 'none'})",
+                    ts.bpmn_id,
+                )
+            )
     if START_FORM not in forms:
         found.append(Problem("forms/", f"the start form '{START_FORM}.json' is missing"))
     return found
@@ -176,16 +204,21 @@ def _check_timers(task_specs, known, problem) -> list[Problem]:
         label, expression = event.name or element, event.expression or ""
         names, tree = _unknown_names(expression, known)
         if tree is None:
-            found.append(problem(f"timer '{label}': expression {expression!r} is not valid "
-                                 "Python", element))
+            found.append(
+                problem(f"timer '{label}': expression {expression!r} is not valid Python", element)
+            )
             continue
         if names:
             hint = ""
             if expression.strip().upper().startswith(("P", "R")) and len(names) == 1:
                 hint = f' — did you mean the string "{expression.strip()}" (with quotes)?'
-            found.append(problem(f"timer '{label}': expression {expression!r} uses "
-                                 f"{', '.join(names)}, which nothing in the process sets{hint}",
-                                 element))
+            found.append(
+                problem(
+                    f"timer '{label}': expression {expression!r} uses "
+                    f"{', '.join(names)}, which nothing in the process sets{hint}",
+                    element,
+                )
+            )
             continue
         if isinstance(tree.body, ast.Constant):
             message = _literal_timer_problem(event, tree.body.value)
@@ -220,12 +253,22 @@ def _check_conditions(task_specs, known, problem) -> list[Problem]:
                 continue
             names, tree = _unknown_names(condition, known)
             if tree is None:
-                found.append(problem(f"gateway '{ts.bpmn_name or ts.bpmn_id}': condition "
-                                     f"{condition!r} is not valid Python", ts.bpmn_id))
+                found.append(
+                    problem(
+                        f"gateway '{ts.bpmn_name or ts.bpmn_id}': condition "
+                        f"{condition!r} is not valid Python",
+                        ts.bpmn_id,
+                    )
+                )
             elif names:
-                found.append(problem(f"gateway '{ts.bpmn_name or ts.bpmn_id}': condition "
-                                     f"{condition!r} uses {', '.join(names)}, which nothing "
-                                     "in the process sets", ts.bpmn_id))
+                found.append(
+                    problem(
+                        f"gateway '{ts.bpmn_name or ts.bpmn_id}': condition "
+                        f"{condition!r} uses {', '.join(names)}, which nothing "
+                        "in the process sets",
+                        ts.bpmn_id,
+                    )
+                )
     return found
 
 
@@ -249,33 +292,50 @@ def _check_decision_tables(task_specs, forms, problem) -> list[Problem]:
         inputs = [i.expression.strip() for i in table.inputs]
         missing_enum = [name for name in inputs if name not in enums]
         if missing_enum:
-            found.append(problem(
-                f"decision '{table.name or table.id}': cannot check coverage of input(s) "
-                f"{', '.join(missing_enum)}; give them an enum in a form", ts.bpmn_id))
+            found.append(
+                problem(
+                    f"decision '{table.name or table.id}': cannot check coverage of input(s) "
+                    f"{', '.join(missing_enum)}; give them an enum in a form",
+                    ts.bpmn_id,
+                )
+            )
             continue
         gaps, overlaps = [], []
         for combo in itertools.product(*(enums[name] for name in inputs)):
             data = dict(zip(inputs, combo, strict=True))
             fake_task = SimpleNamespace(
-                data=data, workflow=SimpleNamespace(script_engine=script_engine),
+                data=data,
+                workflow=SimpleNamespace(script_engine=script_engine),
                 task_spec=ts,
             )
             try:
                 matches = [r for r in table.rules if _rule_matches(ts.dmnEngine, r, fake_task)]
             except Exception as err:
-                found.append(problem(f"decision '{table.name or table.id}' fails for {data}: "
-                                     f"{err}", ts.bpmn_id))
+                found.append(
+                    problem(
+                        f"decision '{table.name or table.id}' fails for {data}: {err}", ts.bpmn_id
+                    )
+                )
                 break
             if not matches:
                 gaps.append(data)
             elif len(matches) > 1 and table.hit_policy == "UNIQUE":
                 overlaps.append((data, [r.row_number for r in matches]))
         for data in gaps:
-            found.append(problem(f"decision '{table.name or table.id}' has no rule for "
-                                 f"{_describe(data)}", ts.bpmn_id))
+            found.append(
+                problem(
+                    f"decision '{table.name or table.id}' has no rule for {_describe(data)}",
+                    ts.bpmn_id,
+                )
+            )
         for data, rows in overlaps:
-            found.append(problem(f"decision '{table.name or table.id}' (hit policy UNIQUE) "
-                                 f"matches rows {rows} for {_describe(data)}", ts.bpmn_id))
+            found.append(
+                problem(
+                    f"decision '{table.name or table.id}' (hit policy UNIQUE) "
+                    f"matches rows {rows} for {_describe(data)}",
+                    ts.bpmn_id,
+                )
+            )
     return found
 
 

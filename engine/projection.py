@@ -112,10 +112,17 @@ def open_tasks(workflow, definition: ProcessDefinition, caller: str) -> list[Ope
             group = (task.data.get("assignment") or {}).get("group")
         else:
             group = DEFAULT_GROUPS.get(lane or "")
-        found.append(OpenTask(
-            id=str(task.id), element=element.id, name=element.name, lane=lane,
-            group=group, assignee=assignee, form=element.properties.get("form"),
-        ))
+        found.append(
+            OpenTask(
+                id=str(task.id),
+                element=element.id,
+                name=element.name,
+                lane=lane,
+                group=group,
+                assignee=assignee,
+                form=element.properties.get("form"),
+            )
+        )
     return found
 
 
@@ -162,9 +169,11 @@ def incident_fields(data: dict[str, Any]) -> dict[str, Any]:
         "response_due": parse_time(sla.get("response_due")),
         "resolution_due": parse_time(sla.get("resolution_due")),
         "reopen_count": int(sla.get("reopens") or 0),
-        "resolution_code": closure.get("code") or resolution.get("code")
+        "resolution_code": closure.get("code")
+        or resolution.get("code")
         or data.get("resolution_code"),
-        "resolution_notes": closure.get("notes") or resolution.get("notes")
+        "resolution_notes": closure.get("notes")
+        or resolution.get("notes")
         or data.get("resolution_notes"),
         "resolved_at": parse_time(resolution.get("resolved_at")),
         "closed_at": parse_time(closure.get("closed_at")),

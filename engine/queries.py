@@ -12,12 +12,37 @@ from engine.store.db import Database
 from engine.store.models import HumanTask, Incident, Instance
 
 FIELDS = (
-    "number", "kind", "state", "caller", "reported_by", "channel", "short_description",
-    "description", "category", "subcategories", "impact", "urgency", "priority",
-    "major_incident", "assignment_group", "assignee", "opened_at", "responded_at",
-    "response_due", "resolution_due", "resolved_at", "closed_at", "response_breached",
-    "resolution_breached", "sla_warned", "reopen_count", "reassignment_count",
-    "resolution_code", "resolution_notes", "close_reason", "last_error",
+    "number",
+    "kind",
+    "state",
+    "caller",
+    "reported_by",
+    "channel",
+    "short_description",
+    "description",
+    "category",
+    "subcategories",
+    "impact",
+    "urgency",
+    "priority",
+    "major_incident",
+    "assignment_group",
+    "assignee",
+    "opened_at",
+    "responded_at",
+    "response_due",
+    "resolution_due",
+    "resolved_at",
+    "closed_at",
+    "response_breached",
+    "resolution_breached",
+    "sla_warned",
+    "reopen_count",
+    "reassignment_count",
+    "resolution_code",
+    "resolution_notes",
+    "close_reason",
+    "last_error",
 )
 
 
@@ -28,20 +53,40 @@ def incident_view(db: Database, number: str) -> dict[str, Any]:
         if incident is None:
             raise NotFound(f"no incident {number}")
         instance = session.get(Instance, incident.instance_id)
-        tasks = session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == incident.instance_id).order_by(HumanTask.created_at))
+        tasks = session.scalars(
+            select(HumanTask)
+            .where(HumanTask.instance_id == incident.instance_id)
+            .order_by(HumanTask.created_at)
+        )
         return {
             "incident": {name: getattr(incident, name) for name in FIELDS},
-            "instance": {"id": instance.id, "version": instance.version,
-                         "status": instance.status, "definition_id": instance.definition_id},
+            "instance": {
+                "id": instance.id,
+                "version": instance.version,
+                "status": instance.status,
+                "definition_id": instance.definition_id,
+            },
             "open_tasks": [
-                {"id": t.id, "task": t.element, "name": t.name, "lane": t.lane,
-                 "group": t.group_name, "assignee": t.assignee, "form": t.form}
+                {
+                    "id": t.id,
+                    "task": t.element,
+                    "name": t.name,
+                    "lane": t.lane,
+                    "group": t.group_name,
+                    "assignee": t.assignee,
+                    "form": t.form,
+                }
                 for t in tasks
             ],
             "history": [
-                {"seq": e.seq, "at": e.at, "kind": e.kind, "element": e.element,
-                 "actor": e.actor, "payload": e.payload}
+                {
+                    "seq": e.seq,
+                    "at": e.at,
+                    "kind": e.kind,
+                    "element": e.element,
+                    "actor": e.actor,
+                    "payload": e.payload,
+                }
                 for e in history.story(session, incident.instance_id)
             ],
         }
@@ -50,9 +95,11 @@ def incident_view(db: Database, number: str) -> dict[str, Any]:
 def render_incident(view: dict[str, Any]) -> str:
     """The incident as a person reads it: fields, what is open, then its story."""
     inc = view["incident"]
-    lines = [f"{inc['number']}  {inc['short_description']}",
-             f"  {inc['kind']} · state {inc['state']} · priority {inc['priority'] or '-'}"
-             f" · caller {inc['caller']}"]
+    lines = [
+        f"{inc['number']}  {inc['short_description']}",
+        f"  {inc['kind']} · state {inc['state']} · priority {inc['priority'] or '-'}"
+        f" · caller {inc['caller']}",
+    ]
     for name in FIELDS[6:]:
         value = inc[name]
         if value not in (None, "", [], False, 0):
@@ -60,8 +107,9 @@ def render_incident(view: dict[str, Any]) -> str:
     lines.append("open tasks:" if view["open_tasks"] else "open tasks: none")
     for task in view["open_tasks"]:
         holder = task["assignee"] or task["group"] or "-"
-        lines.append(f"  {task['name']} [{task['lane']}] for {holder} (form {task['form']}) "
-                     f"id {task['id']}")
+        lines.append(
+            f"  {task['name']} [{task['lane']}] for {holder} (form {task['form']}) id {task['id']}"
+        )
     lines.append("history:")
     for event in view["history"]:
         lines.append("  " + _story_line(event))
@@ -88,8 +136,10 @@ def _story_line(event: dict[str, Any]) -> str:
         lane = f" [{payload['lane']}]" if payload.get("lane") else ""
         return f"{at} #{event['seq']:<3}   {payload.get('name')}{lane}: {what}"
     if kind == "handler":
-        return (f"{at} #{event['seq']:<3}     {payload.get('operator')}"
-                f"({_short(payload.get('params'))}) -> {_short(payload.get('result'))}")
+        return (
+            f"{at} #{event['seq']:<3}     {payload.get('operator')}"
+            f"({_short(payload.get('params'))}) -> {_short(payload.get('result'))}"
+        )
     if kind == "error":
         return f"{at} #{event['seq']:<3} ERROR {payload.get('error')}"
     return f"{at} #{event['seq']:<3} {kind} {payload}"

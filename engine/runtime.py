@@ -18,14 +18,13 @@ from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock, history, projection
+from engine import clock, history, projection, writeback
 from engine.bpmn import (
     CommandContext,
     TaskLog,
-    dump_workflow,
     load_workflow,
     new_workflow,
     skip_missed_cycles,
@@ -47,13 +46,11 @@ from engine.store.models import (
     HumanTask,
     Incident,
     Instance,
-    Notification,
     Timer,
 )
 
 PROCESS_KEY = "service_desk"
 MAX_ENGINE_ROUNDS = 100
-INCIDENT_UPDATES = {"resolution_breached", "sla_warned", "assignment_group", "major_incident"}
 MESSAGES = ("confirm", "reopen", "user_reply")
 
 
@@ -95,15 +92,23 @@ class Runtime:
         sha = bundle.sha256()
         with self.db.writing() as session:
             latest = session.scalars(
-                select(Definition).where(Definition.key == definition.key)
-                .order_by(Definition.version.desc()).limit(1).with_for_update()
+                select(Definition)
+                .where(Definition.key == definition.key)
+                .order_by(Definition.version.desc())
+                .limit(1)
+                .with_for_update()
             ).first()
             if latest is not None and latest.sha256 == sha:
                 return Deployed(definition.key, latest.version, latest.id, created=False)
             row = Definition(
-                key=definition.key, version=(latest.version + 1) if latest else 1, sha256=sha,
-                bpmn_filename=bundle.bpmn.filename, bundle=bundle_to_json(bundle),
-                deployed_at=clock.now(), deployed_by=deployed_by, comment=comment,
+                key=definition.key,
+                version=(latest.version + 1) if latest else 1,
+                sha256=sha,
+                bpmn_filename=bundle.bpmn.filename,
+                bundle=bundle_to_json(bundle),
+                deployed_at=clock.now(),
+                deployed_by=deployed_by,
+                comment=comment,
             )
             session.add(row)
             session.flush()
@@ -111,8 +116,10 @@ class Runtime:
 
     def latest_definition(self, session: Session, key: str = PROCESS_KEY) -> Definition:
         row = session.scalars(
-            select(Definition).where(Definition.key == key)
-            .order_by(Definition.version.desc()).limit(1)
+            select(Definition)
+            .where(Definition.key == key)
+            .order_by(Definition.version.desc())
+            .limit(1)
         ).first()
         if row is None:
             raise NotFound(f"no version of process '{key}' is deployed; run `deskflow init`")
@@ -135,20 +142,27 @@ class Runtime:
             report = validate_form("report", definition.forms["report"], report)
             now = clock.now()
             incident = Incident(
-                caller=report["caller"], reported_by=report.get("reported_by") or actor,
+                caller=report["caller"],
+                reported_by=report.get("reported_by") or actor,
                 channel=report.get("channel", "portal"),
                 short_description=report["short_description"],
-                description=report.get("description", ""), impact=report["impact"],
-                urgency=report["urgency"], opened_at=now, updated_at=now,
+                description=report.get("description", ""),
+                impact=report["impact"],
+                urgency=report["urgency"],
+                opened_at=now,
+                updated_at=now,
                 kind="incident" if report.get("is_broken", True) else "request",
             )
             session.add(incident)
             session.flush()
             incident.number = f"INC{incident.id:07d}"
             data = {
-                "reported_by": incident.reported_by, "channel": incident.channel,
-                "description": incident.description, **report,
-                "incident_number": incident.number, "opened_at": now.isoformat(),
+                "reported_by": incident.reported_by,
+                "channel": incident.channel,
+                "description": incident.description,
+                **report,
+                "incident_number": incident.number,
+                "opened_at": now.isoformat(),
             }
             context = CommandContext(incident=_facts(incident))
             workflow = new_workflow(definition.spec, definition.subprocess_specs, context)
@@ -156,28 +170,41 @@ class Runtime:
             session.add(instance)
             session.flush()
             incident.instance_id = instance.id
-            command = Entry("command", actor=actor, payload={
-                "command": "start_incident", "definition": f"{row.key}:{row.version}",
-                "inputs": data,
-            })
+            command = Entry(
+                "command",
+                actor=actor,
+                payload={
+                    "command": "start_incident",
+                    "definition": f"{row.key}:{row.version}",
+                    "inputs": data,
+                },
+            )
 
             def apply(wf):
                 for task in wf.get_tasks(state=TaskState.READY):
                     task.data.update(data)
 
-            self._advance(session, instance, incident, definition, workflow, context,
-                          command, apply)
+            self._advance(
+                session, instance, incident, definition, workflow, context, command, apply
+            )
             return incident.number
 
     @recorded_failures
-    def complete_task(self, task_id: str, form_data: dict[str, Any], actor: str,
-                      expected_version: int | None = None) -> None:
+    def complete_task(
+        self,
+        task_id: str,
+        form_data: dict[str, Any],
+        actor: str,
+        expected_version: int | None = None,
+    ) -> None:
         """Complete an open user task with form data checked against the task's form."""
         with self.db.writing() as session:
             human = session.get(HumanTask, task_id)
             if human is None:
-                raise Conflict(f"task {task_id} is not open (already completed, or no such "
-                               "task); reload the incident to see what is open now")
+                raise Conflict(
+                    f"task {task_id} is not open (already completed, or no such "
+                    "task); reload the incident to see what is open now"
+                )
             instance, incident = self._lock(session, human.instance_id, expected_version)
             human = session.get(HumanTask, task_id, populate_existing=True)  # under the lock
             if human is None:
@@ -186,9 +213,16 @@ class Runtime:
             schema = definition.forms.get(human.form or "")
             if schema is not None:
                 form_data = validate_form(human.form, schema, form_data)
-            command = Entry("command", element=human.element, actor=actor, payload={
-                "command": "complete_task", "task": human.element, "inputs": form_data,
-            })
+            command = Entry(
+                "command",
+                element=human.element,
+                actor=actor,
+                payload={
+                    "command": "complete_task",
+                    "task": human.element,
+                    "inputs": form_data,
+                },
+            )
             first_response = incident.responded_at is None and human.lane != "User"
 
             def apply(wf):
@@ -205,8 +239,7 @@ class Runtime:
                     incident.response_breached = True
 
     @recorded_failures
-    def send_message(self, number: str, message: str, payload: dict[str, Any],
-                     actor: str) -> None:
+    def send_message(self, number: str, message: str, payload: dict[str, Any], actor: str) -> None:
         """Deliver a message (confirm, reopen, user_reply) to the incident's process."""
         if message not in MESSAGES:
             raise NotFound(f"unknown message '{message}' (known: {', '.join(MESSAGES)})")
@@ -216,14 +249,21 @@ class Runtime:
             incident = self._incident(session, number)
             instance, incident = self._lock(session, incident.instance_id, None)
             definition = self.definition(session, instance.definition_id)
-            command = Entry("command", actor=actor, payload={
-                "command": "send_message", "message": message, "inputs": payload,
-            })
+            command = Entry(
+                "command",
+                actor=actor,
+                payload={
+                    "command": "send_message",
+                    "message": message,
+                    "inputs": payload,
+                },
+            )
 
             def apply(wf):
                 if not _waits_for(wf, message):
-                    raise Conflict(f"{number} is not waiting for '{message}' now "
-                                   f"(state: {incident.state})")
+                    raise Conflict(
+                        f"{number} is not waiting for '{message}' now (state: {incident.state})"
+                    )
                 wf.send_event(BpmnEvent(MessageEventDefinition(message), payload=payload))
 
             self._run(session, instance, incident, definition, command, apply)
@@ -243,24 +283,35 @@ class Runtime:
                     return 0
                 instance, incident = locked
                 due = session.scalars(
-                    select(Timer).where(Timer.instance_id == instance_id, Timer.due_at <= now,
-                                        Timer.failed_at.is_(None))
+                    select(Timer).where(
+                        Timer.instance_id == instance_id,
+                        Timer.due_at <= now,
+                        Timer.failed_at.is_(None),
+                    )
                 ).all()
                 if not due:
                     return 0
                 definition = self.definition(session, instance.definition_id)
-                command = Entry("command", actor="worker", payload={
-                    "command": "fire_due_timers", "clock": now.isoformat(),
-                    "timers": [{"element": t.element, "due_at": t.due_at.isoformat()}
-                               for t in due],
-                })
-                self._run(session, instance, incident, definition, command,
-                          lambda wf: wf.refresh_timers())
+                command = Entry(
+                    "command",
+                    actor="worker",
+                    payload={
+                        "command": "fire_due_timers",
+                        "clock": now.isoformat(),
+                        "timers": [
+                            {"element": t.element, "due_at": t.due_at.isoformat()} for t in due
+                        ],
+                    },
+                )
+                self._run(
+                    session, instance, incident, definition, command, lambda wf: wf.refresh_timers()
+                )
                 return len(due)
         except (HandlerFailed, ProcessError):
             with self.db.writing() as session:
-                for timer in session.scalars(select(Timer).where(
-                        Timer.instance_id == instance_id, Timer.due_at <= now)):
+                for timer in session.scalars(
+                    select(Timer).where(Timer.instance_id == instance_id, Timer.due_at <= now)
+                ):
                     timer.failed_at = now
             raise
 
@@ -269,12 +320,17 @@ class Runtime:
         with self.db.writing() as session:
             incident = self._incident(session, number)
             instance, incident = self._lock(session, incident.instance_id, None)
-            for timer in session.scalars(select(Timer).where(
-                    Timer.instance_id == instance.id, Timer.failed_at.is_not(None))):
+            for timer in session.scalars(
+                select(Timer).where(Timer.instance_id == instance.id, Timer.failed_at.is_not(None))
+            ):
                 timer.failed_at = None
             incident.last_error = None
-            history.append(session, instance.id, clock.now(), [
-                Entry("command", actor=actor, payload={"command": "retry"})])
+            history.append(
+                session,
+                instance.id,
+                clock.now(),
+                [Entry("command", actor=actor, payload={"command": "retry"})],
+            )
 
     def claim_task(self, task_id: str, username: str | None, actor: str) -> None:
         """Assign an open task to `username` (None: back to the group queue)."""
@@ -286,9 +342,19 @@ class Runtime:
             human.assignee = username
             if human.lane != "User":
                 incident.assignee = username
-            history.append(session, instance.id, clock.now(), [Entry(
-                "command", element=human.element, actor=actor,
-                payload={"command": "claim_task", "assignee": username})])
+            history.append(
+                session,
+                instance.id,
+                clock.now(),
+                [
+                    Entry(
+                        "command",
+                        element=human.element,
+                        actor=actor,
+                        payload={"command": "claim_task", "assignee": username},
+                    )
+                ],
+            )
 
     # --- the machinery -----------------------------------------------------------------
 
@@ -298,10 +364,16 @@ class Runtime:
             raise NotFound(f"no incident {number}")
         return incident
 
-    def _lock(self, session: Session, instance_id: int, expected_version: int | None,
-              skip_locked: bool = False) -> tuple[Instance, Incident]:
+    def _lock(
+        self,
+        session: Session,
+        instance_id: int,
+        expected_version: int | None,
+        skip_locked: bool = False,
+    ) -> tuple[Instance, Incident]:
         instance = session.scalars(
-            select(Instance).where(Instance.id == instance_id)
+            select(Instance)
+            .where(Instance.id == instance_id)
             .with_for_update(skip_locked=skip_locked)
         ).first()
         if instance is None:
@@ -310,24 +382,43 @@ class Runtime:
             raise NotFound(f"no process instance {instance_id}")
         session.refresh(instance)
         if expected_version is not None and instance.version != expected_version:
-            raise Conflict(f"the incident changed since you loaded it (version "
-                           f"{expected_version}, now {instance.version}); reload and retry")
+            raise Conflict(
+                f"the incident changed since you loaded it (version "
+                f"{expected_version}, now {instance.version}); reload and retry"
+            )
         if instance.status != "running":
             raise Conflict("the incident is closed; nothing can change it any more")
         incident = session.scalars(
-            select(Incident).where(Incident.instance_id == instance_id)).one()
+            select(Incident).where(Incident.instance_id == instance_id)
+        ).one()
         return instance, incident
 
-    def _run(self, session: Session, instance: Instance, incident: Incident,
-             definition: ProcessDefinition, command: Entry, apply: Callable) -> None:
+    def _run(
+        self,
+        session: Session,
+        instance: Instance,
+        incident: Incident,
+        definition: ProcessDefinition,
+        command: Entry,
+        apply: Callable,
+    ) -> None:
         context = CommandContext(incident=_facts(incident))
-        workflow = load_workflow(instance.state, definition.spec, definition.subprocess_specs,
-                                 context)
-        self._advance(session, instance, incident, definition, workflow, context, command,
-                      apply)
+        workflow = load_workflow(
+            instance.state, definition.spec, definition.subprocess_specs, context
+        )
+        self._advance(session, instance, incident, definition, workflow, context, command, apply)
 
-    def _advance(self, session, instance, incident, definition, workflow, context,
-                 command: Entry, apply: Callable) -> None:
+    def _advance(
+        self,
+        session,
+        instance,
+        incident,
+        definition,
+        workflow,
+        context,
+        command: Entry,
+        apply: Callable,
+    ) -> None:
         log = TaskLog(set(definition.elements), projection.live_task_ids(workflow))
         try:
             with log:
@@ -341,8 +432,15 @@ class Runtime:
             failure = ProcessError(_element_of(err), _spiff_message(err))
             failure.failure = (instance.id, incident.id, command)
             raise failure from err
-        self._write_back(session, instance, incident, definition, workflow, context, command,
-                         log)
+        writeback.write_back(
+            session,
+            instance,
+            incident,
+            definition,
+            workflow,
+            context.calls,
+            [command, *history.entries_for(log.changes, context.calls, definition)],
+        )
 
     def _record_failure(self, failure: tuple[int, int, Entry], err: Exception) -> None:
         """After the failed command rolled back: one error event, the reason on the incident."""
@@ -350,78 +448,31 @@ class Runtime:
         with self.db.writing() as session:
             if session.get(Instance, instance_id) is None:
                 return  # the failing command was the one creating the incident
-            history.append(session, instance_id, clock.now(), [Entry(
-                "error", element=getattr(err, "element", None), actor=command.actor,
-                payload={"command": command.payload, "error": str(err)})])
+            history.append(
+                session,
+                instance_id,
+                clock.now(),
+                [
+                    Entry(
+                        "error",
+                        element=getattr(err, "element", None),
+                        actor=command.actor,
+                        payload={"command": command.payload, "error": str(err)},
+                    )
+                ],
+            )
             session.get(Incident, incident_id).last_error = str(err)
-
-    def _write_back(self, session, instance, incident, definition, workflow, context,
-                    command: Entry, log: TaskLog) -> None:
-        now = clock.now()
-        previous_group = incident.assignment_group
-        data = projection.current_data(workflow)
-        for name, value in projection.incident_fields(data).items():
-            setattr(incident, name, value)
-        for call in context.calls:
-            _apply_incident_update(incident, call)
-        incident.state = projection.incident_state(workflow, definition)
-        if incident.state not in ("Resolved", "Closed"):
-            incident.resolved_at = None
-        incident.updated_at = now
-        incident.last_error = None
-
-        instance.state = dump_workflow(workflow)
-        instance.version += 1
-        instance.updated_at = now
-        instance.status = "completed" if workflow.is_completed() else "running"
-
-        self._sync_tasks(session, instance, incident, definition, workflow)
-        if incident.assignment_group != previous_group:
-            incident.assignee = None
-            if previous_group is not None:
-                incident.reassignment_count += 1
-        session.execute(delete(Timer).where(Timer.instance_id == instance.id))
-        for timer in projection.armed_timers(workflow):
-            session.add(Timer(instance_id=instance.id, element=timer.element,
-                              due_at=timer.due_at))
-        for call in context.calls:
-            for message in (call.result or {}).get("notifications", []) if isinstance(
-                    call.result, dict) else []:
-                session.add(Notification(
-                    incident_id=incident.id, recipient=message["recipient"],
-                    template=message["template"], subject=message["subject"],
-                    body=message["body"], created_at=now, due_at=now,
-                ))
-        history.append(session, instance.id, now, _history_entries(command, log, context,
-                                                                    definition))
-
-    def _sync_tasks(self, session, instance, incident, definition, workflow) -> None:
-        wanted = {t.id: t for t in projection.open_tasks(workflow, definition, incident.caller)}
-        existing = {h.id: h for h in session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id))}
-        for task_id, row in existing.items():
-            if task_id not in wanted:
-                session.delete(row)
-        for task_id, task in wanted.items():
-            if task_id in existing:
-                continue
-            if task.group and task.lane != "User":
-                incident.assignment_group = task.group
-            session.add(HumanTask(
-                id=task_id, instance_id=instance.id, incident_id=incident.id,
-                element=task.element, name=task.name, lane=task.lane, group_name=task.group,
-                assignee=task.assignee, form=task.form, created_at=clock.now(),
-                due_at=incident.resolution_due,
-            ))
-        session.flush()
 
 
 def _run_engine(workflow) -> None:
     """Run engine steps until every path waits (timers made ready on the way run too)."""
     for _ in range(MAX_ENGINE_ROUNDS):
         workflow.do_engine_steps()
-        ready = [t for t in projection.all_tasks(workflow)
-                 if t.has_state(TaskState.READY) and not t.task_spec.manual]
+        ready = [
+            t
+            for t in projection.all_tasks(workflow)
+            if t.has_state(TaskState.READY) and not t.task_spec.manual
+        ]
         if not ready:
             break
     errored = [t for t in projection.all_tasks(workflow) if t.has_state(TaskState.ERROR)]
@@ -434,8 +485,10 @@ def _waits_for(workflow, message: str) -> bool:
     waiting = TaskState.WAITING | TaskState.READY | TaskState.FUTURE | TaskState.LIKELY
     for task in projection.all_tasks(workflow):
         event = getattr(task.task_spec, "event_definition", None)
-        names = {getattr(child, "name", None)
-                 for child in getattr(event, "event_definitions", None) or [event]}
+        names = {
+            getattr(child, "name", None)
+            for child in getattr(event, "event_definitions", None) or [event]
+        }
         if message in names and task.state & waiting:
             return True
     for name in workflow.spec.start.trigger_specs:  # event subprocesses: always listening
@@ -447,49 +500,15 @@ def _waits_for(workflow, message: str) -> bool:
 
 def _facts(incident: Incident) -> dict[str, Any]:
     return {
-        "number": incident.number, "caller": incident.caller,
-        "short_description": incident.short_description, "priority": incident.priority,
-        "category": incident.category, "state": incident.state,
-        "group": incident.assignment_group, "assignee": incident.assignee,
+        "number": incident.number,
+        "caller": incident.caller,
+        "short_description": incident.short_description,
+        "priority": incident.priority,
+        "category": incident.category,
+        "state": incident.state,
+        "group": incident.assignment_group,
+        "assignee": incident.assignee,
     }
-
-
-def _apply_incident_update(incident: Incident, call) -> None:
-    update = call.result.get("incident_update") if isinstance(call.result, dict) else None
-    for field, value in (update or {}).items():
-        if field not in INCIDENT_UPDATES:
-            raise HandlerFailed(call.element, call.operator,
-                                f"it tried to change incident field '{field}', which handlers "
-                                f"may not change (allowed: {', '.join(sorted(INCIDENT_UPDATES))})")
-        setattr(incident, field, value)
-
-
-def _history_entries(command: Entry, log: TaskLog, context: CommandContext,
-                     definition: ProcessDefinition) -> list[Entry]:
-    entries = [command]
-    calls = iter(context.calls)
-    pending_call = next(calls, None)
-    for change in log.changes:
-        element = definition.elements[change.element]
-        kind = "timer" if change.state == "COMPLETED" and element.is_timer else "task"
-        entries.append(Entry(kind, element=change.element, payload={
-            "state": change.state, "name": element.name, "lane": element.lane,
-            "type": element.kind, "task_id": change.task_id,
-            **({"clock": clock.now().isoformat()} if kind == "timer" else {}),
-        }))
-        if (pending_call is not None and change.state == "COMPLETED"
-                and change.element == pending_call.element):
-            entries.append(Entry("handler", element=pending_call.element, payload={
-                "operator": pending_call.operator, "params": pending_call.params,
-                "result": pending_call.result,
-            }))
-            pending_call = next(calls, None)
-    while pending_call is not None:  # calls whose completion was not logged
-        entries.append(Entry("handler", element=pending_call.element, payload={
-            "operator": pending_call.operator, "params": pending_call.params,
-            "result": pending_call.result}))
-        pending_call = next(calls, None)
-    return entries
 
 
 def _element_of(err: Exception) -> str | None:

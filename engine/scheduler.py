@@ -41,8 +41,9 @@ class Sweep:
 
 
 class Worker:
-    def __init__(self, runtime: Runtime,
-                 transport: Callable[[Notification], None] = log_transport) -> None:
+    def __init__(
+        self, runtime: Runtime, transport: Callable[[Notification], None] = log_transport
+    ) -> None:
         self.runtime = runtime
         self.db = runtime.db
         self.transport = transport
@@ -54,7 +55,9 @@ class Worker:
             rows = session.execute(
                 select(Timer.instance_id, func.min(Timer.due_at).label("due"))
                 .where(Timer.due_at <= now, Timer.failed_at.is_(None))
-                .group_by(Timer.instance_id).order_by("due").limit(limit)
+                .group_by(Timer.instance_id)
+                .order_by("due")
+                .limit(limit)
             ).all()
         return [row.instance_id for row in rows]
 
@@ -77,17 +80,19 @@ class Worker:
             pending = (
                 select(Notification.id)
                 .where(Notification.delivered_at.is_(None), Notification.due_at <= now)
-                .where((Notification.claimed_until.is_(None))
-                       | (Notification.claimed_until < now))
-                .order_by(Notification.due_at).limit(limit)
+                .where((Notification.claimed_until.is_(None)) | (Notification.claimed_until < now))
+                .order_by(Notification.due_at)
+                .limit(limit)
                 .with_for_update(skip_locked=True)
             )
             ids = list(session.scalars(pending))
             if not ids:
                 return 0
-            session.execute(update(Notification).where(Notification.id.in_(ids))
-                            .values(claimed_until=now + CLAIM_LEASE,
-                                    attempts=Notification.attempts + 1))
+            session.execute(
+                update(Notification)
+                .where(Notification.id.in_(ids))
+                .values(claimed_until=now + CLAIM_LEASE, attempts=Notification.attempts + 1)
+            )
         delivered = 0
         for notification_id in ids:
             with self.db.writing() as session:
@@ -113,6 +118,10 @@ class Worker:
             started = time.monotonic()
             result = self.sweep()
             if result.timers_fired or result.delivered:
-                log.info("fired %d timer(s) on %d incident(s), delivered %d message(s)",
-                         result.timers_fired, result.instances, result.delivered)
+                log.info(
+                    "fired %d timer(s) on %d incident(s), delivered %d message(s)",
+                    result.timers_fired,
+                    result.instances,
+                    result.delivered,
+                )
             time.sleep(max(0.0, interval - (time.monotonic() - started)))

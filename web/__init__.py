@@ -16,15 +16,19 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
 
     def counts() -> dict:
         with database.reading() as session:
-            by_state = dict(session.execute(
-                select(Incident.state, func.count()).group_by(Incident.state)).all())
+            by_state = dict(
+                session.execute(select(Incident.state, func.count()).group_by(Incident.state)).all()
+            )
             return {
                 "incidents": sum(by_state.values()),
                 "by_state": by_state,
                 "open_tasks": session.scalar(select(func.count()).select_from(HumanTask)),
                 "armed_timers": session.scalar(select(func.count()).select_from(Timer)),
-                "breached": session.scalar(select(func.count()).select_from(Incident).where(
-                    Incident.resolution_breached.is_(True))),
+                "breached": session.scalar(
+                    select(func.count())
+                    .select_from(Incident)
+                    .where(Incident.resolution_breached.is_(True))
+                ),
             }
 
     @app.get("/health")

@@ -38,36 +38,59 @@ class Desk:
 
     def open_tasks(self, number: str) -> list[HumanTask]:
         with self.db.reading() as session:
-            return list(session.scalars(
-                select(HumanTask).join(Incident, Incident.id == HumanTask.incident_id)
-                .where(Incident.number == number).order_by(HumanTask.element)))
+            return list(
+                session.scalars(
+                    select(HumanTask)
+                    .join(Incident, Incident.id == HumanTask.incident_id)
+                    .where(Incident.number == number)
+                    .order_by(HumanTask.element)
+                )
+            )
 
     def task(self, number: str, element: str) -> HumanTask:
         tasks = [t for t in self.open_tasks(number) if t.element == element]
-        assert tasks, f"{number}: no open task {element}; open: " \
-                      f"{[t.element for t in self.open_tasks(number)]}"
+        assert tasks, (
+            f"{number}: no open task {element}; open: "
+            f"{[t.element for t in self.open_tasks(number)]}"
+        )
         return tasks[0]
 
     def complete(self, number: str, element: str, data: dict, actor: str = "tina") -> None:
         self.runtime.complete_task(self.task(number, element).id, data, actor=actor)
 
-    def categorize(self, number: str, category: str = "network",
-                   subcategories: tuple[str, ...] = ("vpn",)) -> None:
-        self.complete(number, "categorize_incident",
-                      {"category": category, "subcategories": list(subcategories)})
+    def categorize(
+        self, number: str, category: str = "network", subcategories: tuple[str, ...] = ("vpn",)
+    ) -> None:
+        self.complete(
+            number,
+            "categorize_incident",
+            {"category": category, "subcategories": list(subcategories)},
+        )
 
     def resolve_first_line(self, number: str) -> None:
-        self.complete(number, "diagnose", {
-            "resolved": True, "resolution_code": "solved-remotely",
-            "resolution_notes": "Reinstalled the VPN client."})
+        self.complete(
+            number,
+            "diagnose",
+            {
+                "resolved": True,
+                "resolution_code": "solved-remotely",
+                "resolution_notes": "Reinstalled the VPN client.",
+            },
+        )
 
     def escalate(self, number: str) -> None:
         self.complete(number, "diagnose", {"resolved": False, "work_notes": "Needs network."})
 
     def specialist_resolves(self, number: str, actor: str = "ned") -> None:
-        self.complete(number, "investigate_and_resolve", {
-            "resolution_code": "solved-permanently",
-            "resolution_notes": "Replaced the faulty gateway config."}, actor=actor)
+        self.complete(
+            number,
+            "investigate_and_resolve",
+            {
+                "resolution_code": "solved-permanently",
+                "resolution_notes": "Replaced the faulty gateway config.",
+            },
+            actor=actor,
+        )
 
     def say(self, number: str, message: str, payload: dict | None = None) -> None:
         self.runtime.send_message(number, message, payload or {}, actor="alice")
@@ -83,11 +106,17 @@ class Desk:
     def notifications(self, number: str) -> list[Notification]:
         incident = self.incident(number)
         with self.db.reading() as session:
-            return list(session.scalars(select(Notification).where(
-                Notification.incident_id == incident.id).order_by(Notification.id)))
+            return list(
+                session.scalars(
+                    select(Notification)
+                    .where(Notification.incident_id == incident.id)
+                    .order_by(Notification.id)
+                )
+            )
 
     def timers(self, number: str) -> list[Timer]:
         incident = self.incident(number)
         with self.db.reading() as session:
-            return list(session.scalars(select(Timer).where(
-                Timer.instance_id == incident.instance_id)))
+            return list(
+                session.scalars(select(Timer).where(Timer.instance_id == incident.instance_id))
+            )

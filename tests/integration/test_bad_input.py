@@ -23,17 +23,32 @@ def snapshot(desk: Desk, number: str) -> tuple:
     incident = desk.incident(number)
     with desk.db.reading() as session:
         instance = session.get(Instance, incident.instance_id)
-        rows = session.scalar(select(func.count()).select_from(HistoryEvent).where(
-            HistoryEvent.instance_id == instance.id, HistoryEvent.kind != "error"))
-        return instance.state, instance.version, incident.state, rows, \
-            [t.id for t in desk.open_tasks(number)]
+        rows = session.scalar(
+            select(func.count())
+            .select_from(HistoryEvent)
+            .where(HistoryEvent.instance_id == instance.id, HistoryEvent.kind != "error")
+        )
+        return (
+            instance.state,
+            instance.version,
+            incident.state,
+            rows,
+            [t.id for t in desk.open_tasks(number)],
+        )
 
 
 def test_report_failing_its_form_is_refused_and_nothing_is_stored(desk):
     with pytest.raises(FormInvalid) as caught:
-        desk.runtime.start_incident({"caller": "alice", "short_description": "x",
-                                     "impact": "huge", "urgency": "high",
-                                     "is_broken": True}, actor="alice")
+        desk.runtime.start_incident(
+            {
+                "caller": "alice",
+                "short_description": "x",
+                "impact": "huge",
+                "urgency": "high",
+                "is_broken": True,
+            },
+            actor="alice",
+        )
     assert set(caught.value.errors) >= {"impact", "short_description"}
     with desk.db.reading() as session:
         assert session.scalar(select(func.count()).select_from(Instance)) == 0
@@ -44,8 +59,9 @@ def test_form_data_that_fails_the_form_is_refused_field_by_field(desk):
     before = snapshot(desk, number)
     task = desk.task(number, "categorize_incident")
     with pytest.raises(FormInvalid) as caught:
-        desk.runtime.complete_task(task.id, {"category": "network", "subcategories": []},
-                                   actor="tina")
+        desk.runtime.complete_task(
+            task.id, {"category": "network", "subcategories": []}, actor="tina"
+        )
     assert "subcategories" in caught.value.errors
     with pytest.raises(FormInvalid) as caught:
         desk.runtime.complete_task(task.id, {"category": "network"}, actor="tina")
@@ -76,8 +92,12 @@ def test_stale_version_is_refused(desk):
     task = desk.task(number, "categorize_incident")
     before = snapshot(desk, number)
     with pytest.raises(Conflict, match="changed since you loaded it"):
-        desk.runtime.complete_task(task.id, {"category": "network", "subcategories": ["vpn"]},
-                                   actor="tina", expected_version=before[1] - 1)
+        desk.runtime.complete_task(
+            task.id,
+            {"category": "network", "subcategories": ["vpn"]},
+            actor="tina",
+            expected_version=before[1] - 1,
+        )
     assert snapshot(desk, number) == before
 
 
@@ -110,8 +130,9 @@ def test_failing_handler_leaves_the_instance_and_records_an_error(desk, monkeypa
     monkeypatch.setitem(handlers.registry.OPERATORS, "sla_targets", broken_sla)
     task = desk.task(number, "categorize_incident")
     with pytest.raises(HandlerFailed) as caught:
-        desk.runtime.complete_task(task.id, {"category": "network", "subcategories": ["vpn"]},
-                                   actor="tina")
+        desk.runtime.complete_task(
+            task.id, {"category": "network", "subcategories": ["vpn"]}, actor="tina"
+        )
     assert caught.value.element == "set_sla_targets"
     assert "policy store unavailable" in str(caught.value)
     assert snapshot(desk, number) == before  # error events aside, nothing changed
@@ -159,8 +180,9 @@ def test_two_concurrent_completions_exactly_one_wins(desk):
     def technician(name: str) -> None:
         barrier.wait()
         try:
-            desk.runtime.complete_task(task.id, {"category": "network",
-                                                 "subcategories": ["vpn"]}, actor=name)
+            desk.runtime.complete_task(
+                task.id, {"category": "network", "subcategories": ["vpn"]}, actor=name
+            )
             outcomes.append("ok")
         except Conflict:
             outcomes.append("conflict")
@@ -171,6 +193,9 @@ def test_two_concurrent_completions_exactly_one_wins(desk):
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["conflict", "ok"]
-    completes = [e for e in desk.history(number) if e["kind"] == "command"
-                 and e["payload"]["command"] == "complete_task"]
+    completes = [
+        e
+        for e in desk.history(number)
+        if e["kind"] == "command" and e["payload"]["command"] == "complete_task"
+    ]
     assert len(completes) == 1

@@ -29,9 +29,16 @@ def test_demo_covers_every_path_and_adds_up(db, frozen_clock):
     assert result.exit_code == 0, result.output
     assert "PROBLEM" not in result.output
     table = dict(re.findall(r"^(\S.*?)\s{2,}(\d+)$", result.output, re.M))
-    for path in ("first-line fix", "escalated to specialists", "self-help deflected",
-                 "request fulfilled", "major incident", "SLA warning and breach",
-                 "reopened, then confirmed", "auto-closed (no answer)"):
+    for path in (
+        "first-line fix",
+        "escalated to specialists",
+        "self-help deflected",
+        "request fulfilled",
+        "major incident",
+        "SLA warning and breach",
+        "reopened, then confirmed",
+        "auto-closed (no answer)",
+    ):
         assert int(table[path]) >= 1, path
     numbers = re.findall(r"INC\d{7}", run(db, "incident", "list", "--limit", "1").output)
     shown = run(db, "incident", "show", numbers[0])

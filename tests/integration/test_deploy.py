@@ -37,15 +37,21 @@ def test_identical_source_is_a_no_op(runtime):
 def test_changed_source_is_a_new_version_and_old_instances_stay_pinned(runtime, frozen_clock):
     desk = Desk(runtime, frozen_clock)
     old_number = desk.report()
-    result = runtime.deploy(changed_bundle('name="Diagnose', 'name="Diagnose and fix'),
-                            deployed_by="owen", comment="clearer name")
+    result = runtime.deploy(
+        changed_bundle('name="Diagnose', 'name="Diagnose and fix'),
+        deployed_by="owen",
+        comment="clearer name",
+    )
     assert (result.version, result.created) == (2, True)
     new_number = desk.report()
     with runtime.db.reading() as session:
-        pinned = dict(session.execute(
-            select(Incident.number, Definition.version)
-            .join(Instance, Instance.id == Incident.instance_id)
-            .join(Definition, Definition.id == Instance.definition_id)).all())
+        pinned = dict(
+            session.execute(
+                select(Incident.number, Definition.version)
+                .join(Instance, Instance.id == Incident.instance_id)
+                .join(Definition, Definition.id == Instance.definition_id)
+            ).all()
+        )
     assert pinned == {old_number: 1, new_number: 2}
     for number in (old_number, new_number):  # both run to the end on their own version
         desk.categorize(number)
@@ -56,16 +62,21 @@ def test_changed_source_is_a_new_version_and_old_instances_stay_pinned(runtime, 
 
 def test_failed_deploy_stores_nothing(runtime):
     with pytest.raises(DiagramInvalid):
-        runtime.deploy(changed_bundle('serviceTaskOperator id="notify"',
-                                      'serviceTaskOperator id="tweet"'), deployed_by="owen")
+        runtime.deploy(
+            changed_bundle('serviceTaskOperator id="notify"', 'serviceTaskOperator id="tweet"'),
+            deployed_by="owen",
+        )
     assert versions(runtime.db) == [1]
 
 
 def test_cli_deploy_reports_problems_with_file_line_and_element(db, tmp_path):
     source = definitions.bundled()
     bad = tmp_path / "service_desk.bpmn"
-    bad.write_text(source.bpmn.text.replace('serviceTaskOperator id="categorize"',
-                                            'serviceTaskOperator id="categorise"', 1))
+    bad.write_text(
+        source.bpmn.text.replace(
+            'serviceTaskOperator id="categorize"', 'serviceTaskOperator id="categorise"', 1
+        )
+    )
     (tmp_path / source.dmns[0].filename).write_text(source.dmns[0].text)
     forms = tmp_path / "forms"
     forms.mkdir()
@@ -82,8 +93,9 @@ def test_cli_deploy_reports_problems_with_file_line_and_element(db, tmp_path):
 
 def test_cli_deploy_of_hostile_xml_is_refused_cleanly(db, tmp_path):
     evil = tmp_path / "evil.bpmn"
-    evil.write_text('<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM '
-                    '"file:///etc/passwd">]>\n<d>&x;</d>')
+    evil.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<d>&x;</d>'
+    )
     result = CliRunner().invoke(main, ["--database", db.url, "deploy", str(evil)])
     assert result.exit_code == 1
     assert "DOCTYPE and entity declarations are not allowed" in result.output

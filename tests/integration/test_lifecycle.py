@@ -23,9 +23,16 @@ def test_report_is_logged_categorized_and_waits_for_the_service_desk(desk):
     assert incident.kind == "incident"
     [task] = desk.open_tasks(number)
     assert (task.element, task.lane, task.group_name, task.form) == (
-        "categorize_incident", "Service Desk", "service-desk", "categorize")
-    suggestion = [e for e in desk.history(number) if e["kind"] == "handler"
-                  and e["payload"]["operator"] == "categorize"]
+        "categorize_incident",
+        "Service Desk",
+        "service-desk",
+        "categorize",
+    )
+    suggestion = [
+        e
+        for e in desk.history(number)
+        if e["kind"] == "handler" and e["payload"]["operator"] == "categorize"
+    ]
     assert suggestion[0]["payload"]["result"]["category"] == "network"
 
 
@@ -58,7 +65,10 @@ def test_escalation_goes_to_the_group_that_owns_the_category(desk):
     desk.escalate(number)
     [task] = desk.open_tasks(number)
     assert (task.element, task.lane, task.group_name) == (
-        "investigate_and_resolve", "Specialist Support", "hardware-support")
+        "investigate_and_resolve",
+        "Specialist Support",
+        "hardware-support",
+    )
     incident = desk.incident(number)
     assert incident.assignment_group == "hardware-support"
     assert incident.reassignment_count == 1
@@ -68,14 +78,21 @@ def test_escalation_goes_to_the_group_that_owns_the_category(desk):
 
 
 def test_request_solved_by_self_help_is_closed_as_deflected(desk):
-    number = desk.report(is_broken=False, short_description="How do I reset my password?",
-                         impact="low", urgency="low")
+    number = desk.report(
+        is_broken=False,
+        short_description="How do I reset my password?",
+        impact="low",
+        urgency="low",
+    )
     incident = desk.incident(number)
     assert incident.kind == "request"
     [task] = desk.open_tasks(number)
     assert (task.element, task.lane, task.assignee) == ("try_self_help", "User", "alice")
-    articles = [e["payload"]["result"] for e in desk.history(number)
-                if e["kind"] == "handler" and e["payload"]["operator"] == "suggest_faq"]
+    articles = [
+        e["payload"]["result"]
+        for e in desk.history(number)
+        if e["kind"] == "handler" and e["payload"]["operator"] == "suggest_faq"
+    ]
     assert articles and articles[0]["articles"], "self-help suggestions were offered"
     desk.complete(number, "try_self_help", {"solved": True}, actor="alice")
     incident = desk.incident(number)
@@ -83,13 +100,17 @@ def test_request_solved_by_self_help_is_closed_as_deflected(desk):
 
 
 def test_request_not_solved_by_self_help_is_fulfilled_by_the_desk(desk):
-    number = desk.report(is_broken=False, short_description="Please install Visio",
-                         impact="low", urgency="low")
+    number = desk.report(
+        is_broken=False, short_description="Please install Visio", impact="low", urgency="low"
+    )
     desk.complete(number, "try_self_help", {"solved": False}, actor="alice")
     [task] = desk.open_tasks(number)
     assert (task.element, task.lane) == ("fulfil_request", "Service Desk")
-    desk.complete(number, "fulfil_request", {"resolution_code": "solved-permanently",
-                                             "resolution_notes": "Installed Visio."})
+    desk.complete(
+        number,
+        "fulfil_request",
+        {"resolution_code": "solved-permanently", "resolution_notes": "Installed Visio."},
+    )
     incident = desk.incident(number)
     assert (incident.state, incident.close_reason) == ("Closed", "fulfilled")
 
@@ -209,8 +230,9 @@ def test_history_tells_the_story_with_commands_tasks_and_handlers(desk):
     assert events[0]["actor"] == "alice"
     assert "handler" in kinds and "task" in kinds
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    completes = [e for e in events if e["kind"] == "command"
-                 and e["payload"]["command"] == "complete_task"]
+    completes = [
+        e for e in events if e["kind"] == "command" and e["payload"]["command"] == "complete_task"
+    ]
     assert completes[0]["payload"]["inputs"]["category"] == "network"
     internal = [e for e in events if e["kind"] == "task" and e["element"] is None]
     assert internal == []

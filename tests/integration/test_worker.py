@@ -23,8 +23,9 @@ def test_sweep_with_nothing_due_loads_no_instance(desk, monkeypatch):
     for number in numbers:
         desk.categorize(number)
     loaded = []
-    monkeypatch.setattr(desk.runtime, "fire_due_timers",
-                        lambda instance_id, **kw: loaded.append(instance_id) or 0)
+    monkeypatch.setattr(
+        desk.runtime, "fire_due_timers", lambda instance_id, **kw: loaded.append(instance_id) or 0
+    )
     result = Worker(desk.runtime).fire_timers()
     assert loaded == [] and result.timers_fired == 0
 
@@ -50,8 +51,9 @@ def test_notifications_are_delivered_once_after_commit(desk):
     second = worker.deliver_notifications()
     assert first == len(delivered) > 0 and second == 0
     with desk.db.reading() as session:
-        pending = session.scalars(select(Notification).where(
-            Notification.delivered_at.is_(None))).all()
+        pending = session.scalars(
+            select(Notification).where(Notification.delivered_at.is_(None))
+        ).all()
     assert pending == []
 
 

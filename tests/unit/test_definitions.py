@@ -15,8 +15,7 @@ def bundled_with(bpmn: str | None = None, dmn: str | None = None) -> Bundle:
     original = definitions.bundled()
     return Bundle(
         SourceFile(original.bpmn.filename, bpmn if bpmn is not None else original.bpmn.text),
-        (SourceFile(original.dmns[0].filename, dmn if dmn is not None
-                    else original.dmns[0].text),),
+        (SourceFile(original.dmns[0].filename, dmn if dmn is not None else original.dmns[0].text),),
         original.forms,
     )
 
@@ -40,16 +39,20 @@ def test_malformed_xml_is_refused_with_its_line():
     assert "not well-formed" in problems[0].message
 
 
-@pytest.mark.parametrize("payload", [
-    # XXE: would read a local file
-    '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-    "<d>&xxe;</d>",
-    # billion laughs
-    '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-    '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n<lolz>&lol2;</lolz>',
-    # external DTD over the network
-    '<?xml version="1.0"?>\n<!DOCTYPE d SYSTEM "http://127.0.0.1:9/evil.dtd">\n<d/>',
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # XXE: would read a local file
+        '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+        "<d>&xxe;</d>",
+        # billion laughs
+        '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n'
+        "<lolz>&lol2;</lolz>",
+        # external DTD over the network
+        '<?xml version="1.0"?>\n<!DOCTYPE d SYSTEM "http://127.0.0.1:9/evil.dtd">\n<d/>',
+    ],
+)
 def test_doctype_and_entities_are_refused_before_parsing(payload):
     with pytest.raises(DiagramInvalid) as caught:
         parse_xml(SourceFile("evil.bpmn", payload))
@@ -76,8 +79,9 @@ def test_missing_lane_is_refused_with_element_and_line():
 
 def test_unknown_operator_is_refused_naming_the_known_ones():
     source = definitions.bundled().bpmn.text
-    broken = source.replace('serviceTaskOperator id="categorize"',
-                            'serviceTaskOperator id="categorise"', 1)
+    broken = source.replace(
+        'serviceTaskOperator id="categorize"', 'serviceTaskOperator id="categorise"', 1
+    )
     assert broken != source
     problems = problems_of(bundled_with(bpmn=broken))
     [problem] = [p for p in problems if "categorise" in p.message]
@@ -88,8 +92,9 @@ def test_unknown_operator_is_refused_naming_the_known_ones():
 
 def test_bare_timer_duration_is_refused_with_a_hint():
     source = definitions.bundled().bpmn.text
-    broken = re.sub(r'(<bpmn:timeDuration[^>]*>)[^<]+(</bpmn:timeDuration>)', r"\1PT4H\2",
-                    source, count=1)
+    broken = re.sub(
+        r"(<bpmn:timeDuration[^>]*>)[^<]+(</bpmn:timeDuration>)", r"\1PT4H\2", source, count=1
+    )
     assert broken != source
     problems = problems_of(bundled_with(bpmn=broken))
     assert any('did you mean the string "PT4H"' in p.message for p in problems)
@@ -97,8 +102,12 @@ def test_bare_timer_duration_is_refused_with_a_hint():
 
 def test_timer_expression_that_does_not_parse_is_refused():
     source = definitions.bundled().bpmn.text
-    broken = re.sub(r'(<bpmn:timeDuration[^>]*>)[^<]+(</bpmn:timeDuration>)',
-                    r'\1"four hours"\2', source, count=1)
+    broken = re.sub(
+        r"(<bpmn:timeDuration[^>]*>)[^<]+(</bpmn:timeDuration>)",
+        r'\1"four hours"\2',
+        source,
+        count=1,
+    )
     problems = problems_of(bundled_with(bpmn=broken))
     assert any("is not an ISO 8601" in p.message for p in problems)
 
@@ -116,8 +125,10 @@ def test_dmn_gap_is_refused_naming_the_missing_cell():
 
 def test_script_tasks_are_refused():
     source = definitions.bundled().bpmn.text
-    script = ('<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>import os</bpmn:script>'
-              "</bpmn:scriptTask>")
+    script = (
+        '<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>import os</bpmn:script>'
+        "</bpmn:scriptTask>"
+    )
     broken = source.replace("</bpmn:laneSet>", "</bpmn:laneSet>" + script, 1)
     problems = problems_of(bundled_with(bpmn=broken))
     assert any("carries a script" in p.message and p.element == "evil" for p in problems)
@@ -134,9 +145,9 @@ def test_user_task_naming_a_missing_form_is_refused():
 def test_user_task_outside_every_lane_is_refused():
     # what a modeler does when it drops a subprocess's own lane memberships
     source = definitions.bundled().bpmn.text
-    broken = re.sub(r"<bpmn:flowNodeRef>investigate_and_resolve</bpmn:flowNodeRef>\s*", "",
-                    source)
+    broken = re.sub(r"<bpmn:flowNodeRef>investigate_and_resolve</bpmn:flowNodeRef>\s*", "", source)
     assert broken != source
     problems = problems_of(bundled_with(bpmn=broken))
-    assert any(p.element == "investigate_and_resolve" and "is in no lane" in p.message
-               for p in problems)
+    assert any(
+        p.element == "investigate_and_resolve" and "is in no lane" in p.message for p in problems
+    )

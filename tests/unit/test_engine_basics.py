@@ -13,8 +13,10 @@ from engine.history import GENESIS, Entry, row_hash
 
 SCHEMA = {
     "type": "object",
-    "properties": {"category": {"type": "string", "enum": ["network", "email"]},
-                   "subcategories": {"type": "array", "minItems": 1}},
+    "properties": {
+        "category": {"type": "string", "enum": ["network", "email"]},
+        "subcategories": {"type": "array", "minItems": 1},
+    },
     "required": ["category", "subcategories"],
     "additionalProperties": False,
 }
@@ -46,8 +48,7 @@ def test_form_errors_are_keyed_by_field():
     assert set(errors) == {"category", "subcategories", "extra"}
     assert errors["subcategories"] == "this field is required"
     assert errors["extra"] == "this form has no such field"
-    assert validate_form("categorize", SCHEMA, {"category": "email",
-                                                "subcategories": ["spam"]})
+    assert validate_form("categorize", SCHEMA, {"category": "email", "subcategories": ["spam"]})
 
 
 def test_history_hash_changes_with_any_field():
