@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.store.models import HistoryEvent
+from engine.store.models import HistoryEvent, Instance
 
 GENESIS = "0" * 64
 
@@ -50,37 +50,35 @@ def row_hash(prev_hash: str, instance_id: int, seq: int, at: datetime, entry: En
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def append(session: Session, instance_id: int, at: datetime, entries: list[Entry]) -> None:
+def append(session: Session, instance: Instance, at: datetime, entries: list[Entry]) -> None:
     """Append `entries` to the instance's history, continuing its hash chain.
 
-    The caller holds the instance lock, so no one else appends to this chain meanwhile.
+    The caller holds the instance lock, so no one else appends to this chain meanwhile;
+    the chain's head lives on the instance row and moves with it. One INSERT for all.
     """
     if not entries:
         return
-    last = session.execute(
-        select(HistoryEvent.seq, HistoryEvent.hash)
-        .where(HistoryEvent.instance_id == instance_id)
-        .order_by(HistoryEvent.seq.desc())
-        .limit(1)
-    ).first()
-    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    seq, prev = instance.history_seq, instance.history_hash
+    rows = []
     for entry in entries:
         seq += 1
-        digest = row_hash(prev, instance_id, seq, at, entry)
-        session.add(
-            HistoryEvent(
-                instance_id=instance_id,
-                seq=seq,
-                at=at,
-                kind=entry.kind,
-                element=entry.element,
-                actor=entry.actor,
-                payload=entry.payload or {},
-                prev_hash=prev,
-                hash=digest,
-            )
+        digest = row_hash(prev, instance.id, seq, at, entry)
+        rows.append(
+            {
+                "instance_id": instance.id,
+                "seq": seq,
+                "at": at,
+                "kind": entry.kind,
+                "element": entry.element,
+                "actor": entry.actor,
+                "payload": entry.payload or {},
+                "prev_hash": prev,
+                "hash": digest,
+            }
         )
         prev = digest
+    session.connection().execute(HistoryEvent.__table__.insert(), rows)
+    instance.history_seq, instance.history_hash = seq, prev
 
 
 def entries_for(changes, calls, definition) -> list[Entry]:

@@ -40,11 +40,30 @@ class ArmedTimer:
     due_at: datetime
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """What a workflow waits on: the open user tasks and the armed timers."""
+
+    tasks: tuple[OpenTask, ...]
+    timers: frozenset[tuple[str, datetime]]
+
+    @property
+    def task_ids(self) -> set[str]:
+        return {task.id for task in self.tasks}
+
+
+def waiting_on(workflow, definition: ProcessDefinition, caller: str) -> Waiting:
+    return Waiting(
+        tuple(open_tasks(workflow, definition, caller)),
+        frozenset((t.element, t.due_at) for t in armed_timers(workflow)),
+    )
+
+
 def all_tasks(workflow):
-    """Every task of the workflow and of its subprocesses."""
-    yield from workflow.get_tasks()
+    """Every task of the workflow and of its subprocesses (their id maps: no tree walk)."""
+    yield from workflow.tasks.values()
     for sub in workflow.subprocesses.values():
-        yield from sub.get_tasks()
+        yield from sub.tasks.values()
 
 
 def live_task_ids(workflow) -> set[str]:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from engine import clock, history, projection, writeback
 from engine.bpmn import (
     CommandContext,
+    ScriptEngine,
     TaskLog,
     load_workflow,
     new_workflow,
@@ -48,6 +49,7 @@ from engine.store.models import (
     Instance,
     Timer,
 )
+from engine.workflow_cache import WorkflowCache
 
 PROCESS_KEY = "service_desk"
 MAX_ENGINE_ROUNDS = 100
@@ -81,8 +83,9 @@ class Deployed:
 class Runtime:
     """Deskflow's command side. Every public method is one transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, workflows: WorkflowCache | None = None) -> None:
         self.db = db
+        self.workflows = workflows if workflows is not None else WorkflowCache()
 
     # --- deploy ------------------------------------------------------------------------
 
@@ -206,9 +209,6 @@ class Runtime:
                     "task); reload the incident to see what is open now"
                 )
             instance, incident = self._lock(session, human.instance_id, expected_version)
-            human = session.get(HumanTask, task_id, populate_existing=True)  # under the lock
-            if human is None:
-                raise Conflict(f"task {task_id} was completed by someone else just now")
             definition = self.definition(session, instance.definition_id)
             schema = definition.forms.get(human.form or "")
             if schema is not None:
@@ -227,8 +227,8 @@ class Runtime:
 
             def apply(wf):
                 task = wf.get_task_from_id(UUID(task_id))
-                if task is None or not task.has_state(TaskState.READY):
-                    raise Conflict(f"task {task_id} is not open any more")
+                if task is None or not task.has_state(TaskState.READY):  # checked under the lock
+                    raise Conflict(f"task {task_id} was completed by someone else just now")
                 task.data.update(form_data)
                 task.run()
 
@@ -327,7 +327,7 @@ class Runtime:
             incident.last_error = None
             history.append(
                 session,
-                instance.id,
+                instance,
                 clock.now(),
                 [Entry("command", actor=actor, payload={"command": "retry"})],
             )
@@ -344,7 +344,7 @@ class Runtime:
                 incident.assignee = username
             history.append(
                 session,
-                instance.id,
+                instance,
                 clock.now(),
                 [
                     Entry(
@@ -371,16 +371,18 @@ class Runtime:
         expected_version: int | None,
         skip_locked: bool = False,
     ) -> tuple[Instance, Incident]:
-        instance = session.scalars(
-            select(Instance)
+        row = session.execute(
+            select(Instance, Incident)
+            .join(Incident, Incident.instance_id == Instance.id)
             .where(Instance.id == instance_id)
-            .with_for_update(skip_locked=skip_locked)
+            .with_for_update(of=Instance, skip_locked=skip_locked)
+            .execution_options(populate_existing=True)
         ).first()
-        if instance is None:
+        if row is None:
             if skip_locked:
                 return None
             raise NotFound(f"no process instance {instance_id}")
-        session.refresh(instance)
+        instance, incident = row
         if expected_version is not None and instance.version != expected_version:
             raise Conflict(
                 f"the incident changed since you loaded it (version "
@@ -388,9 +390,6 @@ class Runtime:
             )
         if instance.status != "running":
             raise Conflict("the incident is closed; nothing can change it any more")
-        incident = session.scalars(
-            select(Incident).where(Incident.instance_id == instance_id)
-        ).one()
         return instance, incident
 
     def _run(
@@ -403,9 +402,13 @@ class Runtime:
         apply: Callable,
     ) -> None:
         context = CommandContext(incident=_facts(incident))
-        workflow = load_workflow(
-            instance.state, definition.spec, definition.subprocess_specs, context
-        )
+        workflow = self.workflows.take(instance.id, instance.version)
+        if workflow is None:
+            workflow = load_workflow(
+                instance.state, definition.spec, definition.subprocess_specs, context
+            )
+        else:
+            workflow.script_engine = ScriptEngine(context)
         self._advance(session, instance, incident, definition, workflow, context, command, apply)
 
     def _advance(
@@ -420,6 +423,7 @@ class Runtime:
         apply: Callable,
     ) -> None:
         log = TaskLog(set(definition.elements), projection.live_task_ids(workflow))
+        before = projection.waiting_on(workflow, definition, incident.caller)
         try:
             with log:
                 skip_missed_cycles(workflow, clock.now())
@@ -438,19 +442,26 @@ class Runtime:
             incident,
             definition,
             workflow,
+            before,
             context.calls,
             [command, *history.entries_for(log.changes, context.calls, definition)],
         )
+        if instance.status == "running":
+            keep = functools.partial(self.workflows.keep, instance.id, instance.version, workflow)
+            session.info.setdefault("after_commit", []).append(keep)
 
     def _record_failure(self, failure: tuple[int, int, Entry], err: Exception) -> None:
         """After the failed command rolled back: one error event, the reason on the incident."""
         instance_id, incident_id, command = failure
         with self.db.writing() as session:
-            if session.get(Instance, instance_id) is None:
+            instance = session.scalars(
+                select(Instance).where(Instance.id == instance_id).with_for_update()
+            ).first()
+            if instance is None:
                 return  # the failing command was the one creating the incident
             history.append(
                 session,
-                instance_id,
+                instance,
                 clock.now(),
                 [
                     Entry(

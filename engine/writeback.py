@@ -6,7 +6,7 @@ nothing here commits.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from engine import clock, history, projection
@@ -26,10 +26,15 @@ def write_back(
     incident: Incident,
     definition: ProcessDefinition,
     workflow,
+    before: projection.Waiting,
     calls: list[HandlerCall],
     entries: list[Entry],
 ) -> None:
-    """Store what a command did, in the caller's transaction."""
+    """Store what a command did, in the caller's transaction.
+
+    `before` is what the workflow waited on when the command began: the open-task and
+    timer rows match it (both are written together), so only the difference is written.
+    """
     now = clock.now()
     previous_group = incident.assignment_group
     data = projection.current_data(workflow)
@@ -48,60 +53,79 @@ def write_back(
     instance.updated_at = now
     instance.status = "completed" if workflow.is_completed() else "running"
 
-    _sync_tasks(session, instance, incident, definition, workflow)
+    connection = session.connection()
+    after = projection.waiting_on(workflow, definition, incident.caller)
+    _sync_tasks(connection, instance, incident, before, after, now)
     if incident.assignment_group != previous_group:
         incident.assignee = None
         if previous_group is not None:
             incident.reassignment_count += 1
-    session.execute(delete(Timer).where(Timer.instance_id == instance.id))
-    for timer in projection.armed_timers(workflow):
-        session.add(Timer(instance_id=instance.id, element=timer.element, due_at=timer.due_at))
-    for call in calls:
-        for message in call.notifications():
-            session.add(
-                Notification(
-                    incident_id=incident.id,
-                    recipient=message["recipient"],
-                    template=message["template"],
-                    subject=message["subject"],
-                    body=message["body"],
-                    created_at=now,
-                    due_at=now,
-                )
-            )
-    history.append(session, instance.id, now, entries)
+    _sync_timers(connection, instance, before, after)
+    messages = [message for call in calls for message in call.notifications()]
+    if messages:
+        connection.execute(
+            Notification.__table__.insert(),
+            [
+                {
+                    "incident_id": incident.id,
+                    "recipient": m["recipient"],
+                    "template": m["template"],
+                    "subject": m["subject"],
+                    "body": m["body"],
+                    "created_at": now,
+                    "due_at": now,
+                    "attempts": 0,
+                }
+                for m in messages
+            ],
+        )
+    history.append(session, instance, now, entries)
 
 
-def _sync_tasks(session, instance, incident, definition, workflow) -> None:
-    wanted = {t.id: t for t in projection.open_tasks(workflow, definition, incident.caller)}
-    existing = {
-        h.id: h
-        for h in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))
-    }
-    for task_id, row in existing.items():
-        if task_id not in wanted:
-            session.delete(row)
-    for task_id, task in wanted.items():
-        if task_id in existing:
-            continue
+def _sync_tasks(connection, instance, incident, before, after, now) -> None:
+    """Open-task rows follow the workflow; rows that stay keep their claims."""
+    gone = before.task_ids - after.task_ids
+    if gone:
+        connection.execute(delete(HumanTask).where(HumanTask.id.in_(gone)))
+    new = [task for task in after.tasks if task.id not in before.task_ids]
+    for task in new:
         if task.group and task.lane != "User":
             incident.assignment_group = task.group
-        session.add(
-            HumanTask(
-                id=task_id,
-                instance_id=instance.id,
-                incident_id=incident.id,
-                element=task.element,
-                name=task.name,
-                lane=task.lane,
-                group_name=task.group,
-                assignee=task.assignee,
-                form=task.form,
-                created_at=clock.now(),
-                due_at=incident.resolution_due,
-            )
+    if new:
+        connection.execute(
+            HumanTask.__table__.insert(),
+            [
+                {
+                    "id": t.id,
+                    "instance_id": instance.id,
+                    "incident_id": incident.id,
+                    "element": t.element,
+                    "name": t.name,
+                    "lane": t.lane,
+                    "group_name": t.group,
+                    "assignee": t.assignee,
+                    "form": t.form,
+                    "created_at": now,
+                    "due_at": incident.resolution_due,
+                }
+                for t in new
+            ],
         )
-    session.flush()
+
+
+def _sync_timers(connection, instance, before, after) -> None:
+    """Timer rows follow the workflow; untouched (failure marks kept) when unchanged."""
+    if after.timers == before.timers:
+        return
+    connection.execute(delete(Timer).where(Timer.instance_id == instance.id))
+    if after.timers:
+        connection.execute(
+            Timer.__table__.insert(),
+            [
+                {"instance_id": instance.id, "element": element, "due_at": due}
+                for element, due in sorted(after.timers)
+            ],
+        )
 
 
 def _apply_incident_update(incident: Incident, call) -> None:

@@ -68,11 +68,19 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """One transaction: committed if the block returns, rolled back if it raises."""
+        """One transaction: committed if the block returns, rolled back if it raises.
+
+        Callables in `session.info["after_commit"]` run once the commit succeeded.
+        """
         connection = self.engine.connect().execution_options(deskflow_write=True)
         try:
-            with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+            with (
+                Session(bind=connection, expire_on_commit=False, autoflush=False) as session,
+                session.begin(),
+            ):
                 yield session
+            for callback in session.info.get("after_commit", []):
+                callback()
         finally:
             connection.close()
 

@@ -82,6 +82,9 @@ class Instance(Base):
     status: Mapped[str] = mapped_column(String(20), default="running")  # running|completed
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The head of the instance's history chain, so appending needs no extra query.
+    history_seq: Mapped[int] = mapped_column(Integer, default=0)
+    history_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
 
 
 class Incident(Base):

@@ -60,6 +60,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("history_seq", sa.Integer(), nullable=False),
+        sa.Column("history_hash", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["definition_id"],
             ["definitions.id"],
