@@ -63,10 +63,6 @@ class InMemory:
         self.running.add(number)
         return number
 
-    def claim(self, number: str, task: TaskRef, actor: str) -> None:
-        # Assignment is a record of the desk, not of the engine: nothing to run.
-        self.facts[number]["assignee"] = actor
-
     def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None:
         self._command("complete_task", number, lambda wf: spiff.complete(wf, task.id, form))
 

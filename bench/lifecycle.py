@@ -3,7 +3,7 @@
 `Driver.drive` follows `engine.demo.DemoDriver.drive` step by step and draws from its
 random generator in the same order, so that with one seed every variant sees the same
 paths, the same reports, the same form data, the same actors and the same clock moves.
-A backend provides the commands (start, claim, complete, message), the worker's pass
+A backend provides the commands (start, complete, message), the worker's pass
 after the clock moved (`sweep`), and the few reads a person at the desk makes on the way.
 """
 
@@ -21,7 +21,6 @@ from handlers.catalog import catalog
 
 # Every variant starts its clock here, so SLA arithmetic is the same in each.
 CLOCK_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-USER_LANE_TASKS = {"try_self_help"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,6 @@ class Backend(Protocol):
 
     def start(self, report: dict[str, Any], actor: str) -> str: ...
     def open_task(self, number: str, element: str) -> TaskRef: ...
-    def claim(self, number: str, task: TaskRef, actor: str) -> None: ...
     def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None: ...
     def message(self, number: str, name: str, payload: dict[str, Any], actor: str) -> None: ...
     def sweep(self) -> None: ...
@@ -109,8 +107,8 @@ class Driver:
         self, number: str, element: str, data: dict, actor: str, task: TaskRef | None = None
     ) -> None:
         task = task or self.backend.open_task(number, element)
-        if element not in USER_LANE_TASKS:
-            self.backend.claim(number, task, actor)
+        # No claim_task here: claiming is not an engine step, and (a) has no such thing;
+        # the lifecycle is the same sequence of engine commands in every variant.
         self.backend.complete(number, task, data, actor)
         self.tick(minutes=self.rng.randint(5, 40))
 

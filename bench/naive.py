@@ -123,11 +123,6 @@ class Naive:
         self.running.add(instance_id)
         return number
 
-    def claim(self, number: str, task: TaskRef, actor: str) -> None:
-        self._command(
-            "claim_task", number, lambda wf, facts: facts.update(assignee=actor), run=False
-        )
-
     def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None:
         form = self._validate(task.element, form)
         self._command("complete_task", number, lambda wf, facts: spiff.complete(wf, task.id, form))

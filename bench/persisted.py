@@ -1,6 +1,6 @@
 """(b) and (c) Deskflow's commands on a real database, driven through Runtime and Worker.
 
-Every command is the runtime's own method (start_incident, claim_task, complete_task,
+Every command is the runtime's own method (start_incident, complete_task,
 send_message, and fire_due_timers as the worker calls it), each wrapped to record its
 duration. A sweep is `Worker.sweep()` after the clock moved, as in the demo. The reads a
 person makes on the way (the open task, the categorize suggestion, the SLA due time)
@@ -23,7 +23,7 @@ from engine.store.models import HistoryEvent, HumanTask, Incident, Instance
 from .lifecycle import Outcome, TaskRef
 from .timing import CommandTimer
 
-COMMANDS = ("start_incident", "claim_task", "complete_task", "send_message", "fire_due_timers")
+COMMANDS = ("start_incident", "complete_task", "send_message", "fire_due_timers")
 
 
 def sizes(state: bytes | str) -> tuple[int, int]:
@@ -52,9 +52,6 @@ class Persisted:
 
     def start(self, report: dict[str, Any], actor: str) -> str:
         return self.runtime.start_incident(report, actor=actor)
-
-    def claim(self, number: str, task: TaskRef, actor: str) -> None:
-        self.runtime.claim_task(task.id, actor, actor=actor)
 
     def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None:
         self.runtime.complete_task(task.id, form, actor=actor)

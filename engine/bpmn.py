@@ -23,7 +23,11 @@ from uuid import UUID
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnWorkflowConverter,
+    TaskConverter,
+    WorkflowConverter,
+)
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -185,9 +189,9 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
     """Stores the task tree and data only; the spec is supplied on restore."""
 
     def to_dict(self, workflow):
-        dct = super().to_dict(workflow)
-        del dct["spec"]
-        del dct["subprocess_specs"]
+        dct = WorkflowConverter.to_dict(self, workflow)  # skips converting the specs
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
 
     def restore(self, dct: dict, spec, subprocess_specs) -> BpmnWorkflow:
@@ -200,7 +204,30 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+class _TaskConverter(TaskConverter):
+    """Reuses the dict of a finished task for as long as the task stays as it was.
+
+    A completed or cancelled task does not change (same state, same state-change time,
+    same children), and most of an instance's tasks are finished: with the workflow
+    cache, each dump converts only the tasks that moved.
+    """
+
+    FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
+
+    def to_dict(self, task):
+        if not task._state & self.FINISHED:
+            return super().to_dict(task)
+        key = (task._state, task.last_state_change, tuple(task._children))
+        cached = task.__dict__.get("_deskflow_dict")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        dct = super().to_dict(task)
+        task._deskflow_dict = (key, dct)
+        return dct
+
+
 _registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+_TaskConverter(Task, _registry)
 _converter = _SpecFreeWorkflowConverter(BpmnWorkflow, _registry)
 _serializer = BpmnWorkflowSerializer(_registry)
 

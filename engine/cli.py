@@ -7,6 +7,7 @@ Every command reads `--database` (default: `DESKFLOW_DATABASE_URL`, else the SQL
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import sys
@@ -121,6 +122,7 @@ def worker(db: Database, once: bool, interval: float) -> None:
     from engine.scheduler import Worker
 
     work = Worker(Runtime(db))
+    gc.freeze()  # long-running: keep start-up objects out of every collection
     if once:
         result = work.sweep()
         click.echo(
@@ -150,6 +152,7 @@ def serve(db: Database, host: str, port: int) -> None:
     threading.Thread(
         target=Worker(Runtime(db)).run_forever, daemon=True, name="deskflow-worker"
     ).start()
+    gc.freeze()  # long-running: keep start-up objects out of every collection
     click.echo(f"Deskflow on http://{host}:{port}/ (worker running; Ctrl-C stops)")
     create_app(db).run(host=host, port=port)
 

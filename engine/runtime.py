@@ -202,13 +202,7 @@ class Runtime:
     ) -> None:
         """Complete an open user task with form data checked against the task's form."""
         with self.db.writing() as session:
-            human = session.get(HumanTask, task_id)
-            if human is None:
-                raise Conflict(
-                    f"task {task_id} is not open (already completed, or no such "
-                    "task); reload the incident to see what is open now"
-                )
-            instance, incident = self._lock(session, human.instance_id, expected_version)
+            instance, incident, human = self._lock_task(session, task_id, expected_version)
             definition = self.definition(session, instance.definition_id)
             schema = definition.forms.get(human.form or "")
             if schema is not None:
@@ -383,6 +377,11 @@ class Runtime:
                 return None
             raise NotFound(f"no process instance {instance_id}")
         instance, incident = row
+        self._check(instance, expected_version)
+        return instance, incident
+
+    @staticmethod
+    def _check(instance: Instance, expected_version: int | None) -> None:
         if expected_version is not None and instance.version != expected_version:
             raise Conflict(
                 f"the incident changed since you loaded it (version "
@@ -390,7 +389,27 @@ class Runtime:
             )
         if instance.status != "running":
             raise Conflict("the incident is closed; nothing can change it any more")
-        return instance, incident
+
+    def _lock_task(
+        self, session: Session, task_id: str, expected_version: int | None
+    ) -> tuple[Instance, Incident, HumanTask]:
+        """Lock the instance an open task belongs to; one round trip."""
+        row = session.execute(
+            select(Instance, Incident, HumanTask)
+            .join(Incident, Incident.instance_id == Instance.id)
+            .join(HumanTask, HumanTask.instance_id == Instance.id)
+            .where(HumanTask.id == task_id)
+            .with_for_update(of=Instance)
+            .execution_options(populate_existing=True)
+        ).first()
+        if row is None:
+            raise Conflict(
+                f"task {task_id} is not open (already completed, or no such task); "
+                "reload the incident to see what is open now"
+            )
+        instance, incident, human = row
+        self._check(instance, expected_version)
+        return instance, incident, human
 
     def _run(
         self,

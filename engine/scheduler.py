@@ -48,32 +48,44 @@ class Worker:
         self.db = runtime.db
         self.transport = transport
 
-    def due_instances(self, limit: int = 200) -> list[int]:
+    def _due_timers(self, limit: int):
         """Instances with a timer due now, most overdue first.
 
         The due rows are picked by the `due_at` index first and grouped afterwards; a
         GROUP BY over the whole table would make SQLite walk every armed timer.
         """
-        now = clock.now()
         due = (
             select(Timer.instance_id, Timer.due_at)
-            .where(Timer.due_at <= now, Timer.failed_at.is_(None))
+            .where(Timer.due_at <= clock.now(), Timer.failed_at.is_(None))
             .order_by(Timer.due_at)
             .limit(limit * 4)
             .subquery()
         )
-        with self.db.reading() as session:
-            rows = session.execute(
-                select(due.c.instance_id, func.min(due.c.due_at).label("due"))
-                .group_by(due.c.instance_id)
-                .order_by("due")
-                .limit(limit)
-            ).all()
-        return [row.instance_id for row in rows]
+        return (
+            select(due.c.instance_id, func.min(due.c.due_at).label("due"))
+            .group_by(due.c.instance_id)
+            .order_by("due")
+            .limit(limit)
+        )
 
-    def fire_timers(self, limit: int = 200) -> Sweep:
+    def _pending_notifications(self, limit: int):
+        now = clock.now()
+        return (
+            select(Notification.id)
+            .where(Notification.delivered_at.is_(None), Notification.due_at <= now)
+            .where((Notification.claimed_until.is_(None)) | (Notification.claimed_until < now))
+            .order_by(Notification.due_at)
+            .limit(limit)
+        )
+
+    def due_instances(self, limit: int = 200) -> list[int]:
+        with self.db.reading() as session:
+            return list(session.scalars(self._due_timers(limit)))
+
+    def fire_timers(self, limit: int = 200, due: list[int] | None = None) -> Sweep:
+        """Fire the due timers of each due instance, one command per instance."""
         sweep = Sweep()
-        for instance_id in self.due_instances(limit):
+        for instance_id in self.due_instances(limit) if due is None else due:
             try:
                 fired = self.runtime.fire_due_timers(instance_id, skip_locked=True)
             except DeskflowError as err:
@@ -90,27 +102,19 @@ class Worker:
         A message whose delivery fails stays claimed until its lease ends, then the next
         sweep (of any worker) tries again.
         """
-        now = clock.now()
-        pending = (
-            select(Notification.id)
-            .where(Notification.delivered_at.is_(None), Notification.due_at <= now)
-            .where((Notification.claimed_until.is_(None)) | (Notification.claimed_until < now))
-            .order_by(Notification.due_at)
-            .limit(limit)
-        )
-        with self.db.reading() as session:  # the usual case, nothing to do: no write lock
-            if session.execute(pending.limit(1)).first() is None:
-                return 0
+        table = Notification.__table__
         with self.db.writing() as session:
-            ids = list(session.scalars(pending.with_for_update(skip_locked=True)))
-            if not ids:
-                return 0
-            session.execute(
-                update(Notification)
-                .where(Notification.id.in_(ids))
-                .values(claimed_until=now + CLAIM_LEASE, attempts=Notification.attempts + 1)
+            claimable = self._pending_notifications(limit).with_for_update(skip_locked=True)
+            messages = (
+                session.connection()
+                .execute(
+                    update(table)
+                    .where(table.c.id.in_(claimable.scalar_subquery()))
+                    .values(claimed_until=clock.now() + CLAIM_LEASE, attempts=table.c.attempts + 1)
+                    .returning(table)
+                )
+                .all()
             )
-            messages = list(session.scalars(select(Notification).where(Notification.id.in_(ids))))
         delivered = []
         for message in messages:
             try:
@@ -121,17 +125,22 @@ class Worker:
             delivered.append(message.id)
         if delivered:
             with self.db.writing() as session:
-                session.execute(
-                    update(Notification)
-                    .where(Notification.id.in_(delivered))
-                    .values(delivered_at=clock.now())
+                session.connection().execute(
+                    update(table).where(table.c.id.in_(delivered)).values(delivered_at=clock.now())
                 )
         return len(delivered)
 
     def sweep(self) -> Sweep:
-        """One pass: fire what is due, then deliver what is waiting."""
-        result = self.fire_timers()
-        result.delivered = self.deliver_notifications()
+        """One pass: fire what is due, then deliver what is waiting.
+
+        One read finds both; with nothing to do, a sweep takes no write lock at all.
+        """
+        with self.db.reading() as session:
+            due = list(session.scalars(self._due_timers(200)))
+            pending = session.execute(self._pending_notifications(1)).first() is not None
+        result = self.fire_timers(due=due) if due else Sweep()
+        if pending or result.timers_fired:
+            result.delivered = self.deliver_notifications()
         return result
 
     def run_forever(self, interval: float = 1.0) -> None:

@@ -269,3 +269,35 @@ def test_missed_status_updates_are_not_sent_in_a_burst(desk):
     desk.advance(minutes=31)  # and the rhythm goes on from there
     updates = [n for n in desk.notifications(number) if n.template == "status_update"]
     assert len(updates) == 2
+
+
+def test_stored_state_equals_a_fresh_serialization_at_every_step(desk):
+    # The runtime keeps restored workflows between commands and reuses the serialized
+    # form of finished tasks; what it stores must be what a cold load-and-dump gives.
+    from engine.bpmn import CommandContext, dump_workflow, load_workflow
+
+    number = desk.report()
+
+    def check():
+        with desk.db.reading() as session:
+            instance = session.get(Instance, desk.incident(number).instance_id)
+            definition = desk.runtime.definition(session, instance.definition_id)
+        cold = load_workflow(
+            instance.state, definition.spec, definition.subprocess_specs, CommandContext()
+        )
+        assert state_json(dump_workflow(cold)) == state_json(instance.state)
+
+    check()
+    desk.categorize(number)
+    check()
+    desk.say(number, "user_reply", {"message": "still broken"})
+    check()
+    desk.escalate(number)
+    check()
+    desk.advance(hours=3)
+    check()
+    desk.specialist_resolves(number)
+    check()
+    desk.say(number, "reopen", {"reason": "again"})
+    check()
+    assert desk.runtime.workflows.hits > 0
