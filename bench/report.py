@@ -69,6 +69,7 @@ def kind_table(variants: dict[str, dict[str, Any]]) -> list[str]:
     lines.append(
         f"{'outside commands, ms/lc':<28}"
         + "".join(f"{_num(variants[k]['other_ms_per_lifecycle']):>16}" for k in keys)
+        + "".join(_delivery(k, variants[k]) for k in keys)
     )
     return lines
 
@@ -139,6 +140,17 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             )
         )
     return found
+
+
+def _delivery(key: str, variant: dict[str, Any]) -> str:
+    section = variant["sections"].get("delivery (not in lifecycle)")
+    if not section:
+        return ""
+    per_incident = section["total_s"] * 1000 / variant["incidents"]
+    return (
+        f"\n  {key}: delivering the outbox (outside the lifecycle time): "
+        f"{per_incident:.2f} ms per incident, {section['count']} rounds"
+    )
 
 
 def render(results: dict[str, Any]) -> str:

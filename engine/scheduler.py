@@ -82,10 +82,10 @@ class Worker:
         with self.db.reading() as session:
             return list(session.scalars(self._due_timers(limit)))
 
-    def fire_timers(self, limit: int = 200, due: list[int] | None = None) -> Sweep:
+    def fire_timers(self, limit: int = 200) -> Sweep:
         """Fire the due timers of each due instance, one command per instance."""
         sweep = Sweep()
-        for instance_id in self.due_instances(limit) if due is None else due:
+        for instance_id in self.due_instances(limit):
             try:
                 fired = self.runtime.fire_due_timers(instance_id, skip_locked=True)
             except DeskflowError as err:
@@ -103,6 +103,9 @@ class Worker:
         sweep (of any worker) tries again.
         """
         table = Notification.__table__
+        with self.db.reading() as session:  # the usual case, nothing to do: no write lock
+            if session.execute(self._pending_notifications(1)).first() is None:
+                return 0
         with self.db.writing() as session:
             claimable = self._pending_notifications(limit).with_for_update(skip_locked=True)
             messages = (
@@ -133,14 +136,10 @@ class Worker:
     def sweep(self) -> Sweep:
         """One pass: fire what is due, then deliver what is waiting.
 
-        One read finds both; with nothing to do, a sweep takes no write lock at all.
+        With nothing to do, a sweep reads two indexes and takes no write lock at all.
         """
-        with self.db.reading() as session:
-            due = list(session.scalars(self._due_timers(200)))
-            pending = session.execute(self._pending_notifications(1)).first() is not None
-        result = self.fire_timers(due=due) if due else Sweep()
-        if pending or result.timers_fired:
-            result.delivered = self.deliver_notifications()
+        result = self.fire_timers()
+        result.delivered = self.deliver_notifications()
         return result
 
     def run_forever(self, interval: float = 1.0) -> None:
