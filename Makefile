@@ -22,6 +22,8 @@ run: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit

@@ -143,15 +143,15 @@ def bundle_from_paths(paths: Iterable[str | Path]) -> list[Bundle]:
     DMN files named explicitly join every bundle; DMN files beside a BPMN file join its
     bundle too. Forms come from the `forms/` folder beside each BPMN file.
     """
-    paths = [Path(p) for p in paths]
-    for path in paths:
+    files = [Path(p) for p in paths]
+    for path in files:
         if not path.is_file():
             raise DiagramInvalid([Problem(str(path), "no such file")])
         if path.suffix not in (".bpmn", ".dmn"):
             raise DiagramInvalid([Problem(path.name, "expected a .bpmn or .dmn file")])
-    explicit_dmns = {p.name: read_source(p) for p in paths if p.suffix == ".dmn"}
+    explicit_dmns = {p.name: read_source(p) for p in files if p.suffix == ".dmn"}
     bundles = []
-    for path in (p for p in paths if p.suffix == ".bpmn"):
+    for path in (p for p in files if p.suffix == ".bpmn"):
         dmns = {p.name: read_source(p) for p in sorted(path.parent.glob("*.dmn"))}
         dmns.update(explicit_dmns)
         bundles.append(

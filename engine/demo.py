@@ -162,7 +162,7 @@ class DemoDriver:
 
     def specialist_resolves(self, number: str) -> None:
         task = self.task(number, "investigate_and_resolve")
-        group = self.catalog.groups[task.group_name]
+        group = self.catalog.groups[task.group_name or self.catalog.service_desk_group]
         self.complete(
             number,
             "investigate_and_resolve",
@@ -232,6 +232,7 @@ class DemoDriver:
             self.diagnose(number, resolved=False)
             self.reply(number, "Any news? I still cannot work.")
             due = self.incident(number).resolution_due
+            assert due is not None, "an incident has a resolution target once prioritized"
             self.tick(minutes=int((due - clock.now()).total_seconds() // 60) - 30)  # warning
             self.tick(minutes=45)  # breach
             self.specialist_resolves(number)

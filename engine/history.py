@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -77,7 +77,7 @@ def append(session: Session, instance: Instance, at: datetime, entries: list[Ent
             }
         )
         prev = digest
-    session.connection().execute(HistoryEvent.__table__.insert(), rows)
+    session.connection().execute(insert(HistoryEvent), rows)
     instance.history_seq, instance.history_hash = seq, prev
 
 

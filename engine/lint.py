@@ -188,7 +188,7 @@ def _known_variables(task_specs, forms) -> set[str]:
     return known | set(dir(builtins))
 
 
-def _unknown_names(expression: str, known: set[str]) -> tuple[list[str], ast.AST | None]:
+def _unknown_names(expression: str, known: set[str]) -> tuple[list[str], ast.Expression | None]:
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError:

@@ -53,6 +53,7 @@ def incident_view(db: Database, number: str) -> dict[str, Any]:
         if incident is None:
             raise NotFound(f"no incident {number}")
         instance = session.get(Instance, incident.instance_id)
+        assert instance is not None  # the foreign key guarantees it
         tasks = session.scalars(
             select(HumanTask)
             .where(HumanTask.instance_id == incident.instance_id)

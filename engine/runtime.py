@@ -130,7 +130,10 @@ class Runtime:
 
     def definition(self, session: Session, definition_id: int) -> ProcessDefinition:
         def load() -> Bundle:
-            return bundle_from_json(session.get(Definition, definition_id).bundle)
+            row = session.get(Definition, definition_id)
+            if row is None:
+                raise NotFound(f"no definition {definition_id}")
+            return bundle_from_json(row.bundle)
 
         return cached_definition(definition_id, load)
 
@@ -144,7 +147,11 @@ class Runtime:
             definition = self.definition(session, row.id)
             report = validate_form("report", definition.forms["report"], report)
             now = clock.now()
+            instance = Instance(definition_id=row.id, state=b"", created_at=now, updated_at=now)
+            session.add(instance)
+            session.flush()
             incident = Incident(
+                instance_id=instance.id,
                 caller=report["caller"],
                 reported_by=report.get("reported_by") or actor,
                 channel=report.get("channel", "portal"),
@@ -169,10 +176,6 @@ class Runtime:
             }
             context = CommandContext(incident=_facts(incident))
             workflow = new_workflow(definition.spec, definition.subprocess_specs, context)
-            instance = Instance(definition_id=row.id, state=b"", created_at=now, updated_at=now)
-            session.add(instance)
-            session.flush()
-            incident.instance_id = instance.id
             command = Entry(
                 "command",
                 actor=actor,
@@ -205,7 +208,7 @@ class Runtime:
             instance, incident, human = self._lock_task(session, task_id, expected_version)
             definition = self.definition(session, instance.definition_id)
             schema = definition.forms.get(human.form or "")
-            if schema is not None:
+            if human.form and schema is not None:
                 form_data = validate_form(human.form, schema, form_data)
             command = Entry(
                 "command",
@@ -241,7 +244,7 @@ class Runtime:
             raise DeskflowError("the message payload must be a JSON object")
         with self.db.writing() as session:
             incident = self._incident(session, number)
-            instance, incident = self._lock(session, incident.instance_id, None)
+            instance, incident = self._locked(session, incident.instance_id)
             definition = self.definition(session, instance.definition_id)
             command = Entry(
                 "command",
@@ -313,7 +316,7 @@ class Runtime:
         """Clear failed timers so the worker fires them again (after the cause is fixed)."""
         with self.db.writing() as session:
             incident = self._incident(session, number)
-            instance, incident = self._lock(session, incident.instance_id, None)
+            instance, incident = self._locked(session, incident.instance_id)
             for timer in session.scalars(
                 select(Timer).where(Timer.instance_id == instance.id, Timer.failed_at.is_not(None))
             ):
@@ -332,7 +335,7 @@ class Runtime:
             human = session.get(HumanTask, task_id)
             if human is None:
                 raise Conflict(f"task {task_id} is not open")
-            instance, incident = self._lock(session, human.instance_id, None)
+            instance, incident = self._locked(session, human.instance_id)
             human.assignee = username
             if human.lane != "User":
                 incident.assignee = username
@@ -364,7 +367,9 @@ class Runtime:
         instance_id: int,
         expected_version: int | None,
         skip_locked: bool = False,
-    ) -> tuple[Instance, Incident]:
+    ) -> tuple[Instance, Incident] | None:
+        """Lock the instance row (FOR UPDATE; SQLite: the write transaction already holds
+        the database) and read it with its incident; None only when `skip_locked` skipped."""
         row = session.execute(
             select(Instance, Incident)
             .join(Incident, Incident.instance_id == Instance.id)
@@ -379,6 +384,11 @@ class Runtime:
         instance, incident = row
         self._check(instance, expected_version)
         return instance, incident
+
+    def _locked(self, session: Session, instance_id: int) -> tuple[Instance, Incident]:
+        locked = self._lock(session, instance_id, None)
+        assert locked is not None  # only skip_locked returns None
+        return locked
 
     @staticmethod
     def _check(instance: Instance, expected_version: int | None) -> None:
@@ -491,7 +501,9 @@ class Runtime:
                     )
                 ],
             )
-            session.get(Incident, incident_id).last_error = str(err)
+            incident = session.get(Incident, incident_id)
+            if incident is not None:
+                incident.last_error = str(err)
 
 
 def _run_engine(workflow) -> None:

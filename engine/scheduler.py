@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 
@@ -27,7 +28,17 @@ mail_log = logging.getLogger("deskflow.mail")
 CLAIM_LEASE = timedelta(minutes=2)
 
 
-def log_transport(message: Notification) -> None:
+class Message(Protocol):
+    """What a transport is handed: one rendered notification."""
+
+    id: int
+    recipient: str
+    template: str
+    subject: str
+    body: str
+
+
+def log_transport(message: Message) -> None:
     """Delivery until a mail transport is configured: one log line per message."""
     mail_log.info("to=%s subject=%s", message.recipient, message.subject)
 
@@ -42,7 +53,7 @@ class Sweep:
 
 class Worker:
     def __init__(
-        self, runtime: Runtime, transport: Callable[[Notification], None] = log_transport
+        self, runtime: Runtime, transport: Callable[[Message], None] = log_transport
     ) -> None:
         self.runtime = runtime
         self.db = runtime.db
@@ -102,22 +113,24 @@ class Worker:
         A message whose delivery fails stays claimed until its lease ends, then the next
         sweep (of any worker) tries again.
         """
-        table = Notification.__table__
         with self.db.reading() as session:  # the usual case, nothing to do: no write lock
             if session.execute(self._pending_notifications(1)).first() is None:
                 return 0
         with self.db.writing() as session:
             claimable = self._pending_notifications(limit).with_for_update(skip_locked=True)
-            messages = (
-                session.connection()
-                .execute(
-                    update(table)
-                    .where(table.c.id.in_(claimable.scalar_subquery()))
-                    .values(claimed_until=clock.now() + CLAIM_LEASE, attempts=table.c.attempts + 1)
-                    .returning(table)
+            claim = (
+                update(Notification)
+                .where(Notification.id.in_(claimable.scalar_subquery()))
+                .values(claimed_until=clock.now() + CLAIM_LEASE, attempts=Notification.attempts + 1)
+                .returning(
+                    Notification.id,
+                    Notification.recipient,
+                    Notification.template,
+                    Notification.subject,
+                    Notification.body,
                 )
-                .all()
             )
+            messages = session.connection().execute(claim).all()
         delivered = []
         for message in messages:
             try:
@@ -129,7 +142,9 @@ class Worker:
         if delivered:
             with self.db.writing() as session:
                 session.connection().execute(
-                    update(table).where(table.c.id.in_(delivered)).values(delivered_at=clock.now())
+                    update(Notification)
+                    .where(Notification.id.in_(delivered))
+                    .values(delivered_at=clock.now())
                 )
         return len(delivered)
 

@@ -6,7 +6,7 @@ nothing here commits.
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from engine import clock, history, projection
@@ -64,7 +64,7 @@ def write_back(
     messages = [message for call in calls for message in call.notifications()]
     if messages:
         connection.execute(
-            Notification.__table__.insert(),
+            insert(Notification),
             [
                 {
                     "incident_id": incident.id,
@@ -93,7 +93,7 @@ def _sync_tasks(connection, instance, incident, before, after, now) -> None:
             incident.assignment_group = task.group
     if new:
         connection.execute(
-            HumanTask.__table__.insert(),
+            insert(HumanTask),
             [
                 {
                     "id": t.id,
@@ -120,7 +120,7 @@ def _sync_timers(connection, instance, before, after) -> None:
     connection.execute(delete(Timer).where(Timer.instance_id == instance.id))
     if after.timers:
         connection.execute(
-            Timer.__table__.insert(),
+            insert(Timer),
             [
                 {"instance_id": instance.id, "element": element, "due_at": due}
                 for element, due in sorted(after.timers)

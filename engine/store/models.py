@@ -99,7 +99,7 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
-    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), unique=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), unique=True)
     kind: Mapped[str] = mapped_column(String(20), default="incident")  # incident|request
     caller: Mapped[str] = mapped_column(String(100))
     reported_by: Mapped[str] = mapped_column(String(100))

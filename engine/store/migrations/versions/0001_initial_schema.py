@@ -94,7 +94,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("number", sa.String(length=20), nullable=True),
         sa.Column(
-            "instance_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+            "instance_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("caller", sa.String(length=100), nullable=False),
