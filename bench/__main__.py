@@ -30,7 +30,6 @@ from .inmemory import InMemory
 from .lifecycle import Backend, run_mix
 from .naive import Naive
 from .persisted import Persisted
-from .spiff import raw_spiff_logging
 from .timing import CommandTimer
 
 DEFAULT_INCIDENTS = 200  # the whole run, PostgreSQL included, in about a minute
@@ -144,10 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "a" in only:
             say(f"a: SpiffWorkflow in memory, {count} incidents")
-            with raw_spiff_logging():
-                variants["a"] = run_variant(
-                    InMemory.name, lambda t: InMemory(definition, t), count, seed
-                )
+            variants["a"] = run_variant(
+                InMemory.name, lambda t: InMemory(definition, t), count, seed
+            )
         if "b" in only:
             say("b: Deskflow on SQLite")
             db = databases.deskflow_database(databases.sqlite_url(tmp, "deskflow.db"))
@@ -165,10 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         if "d" in only:
             say("d: naive store (whole JSON with the spec, per command)")
             naive_url = databases.sqlite_url(tmp, "naive.db")
-            with raw_spiff_logging():
-                variants["d"] = run_variant(
-                    Naive.name, lambda t: Naive(naive_url, definition, t), count, seed
-                )
+            variants["d"] = run_variant(
+                Naive.name, lambda t: Naive(naive_url, definition, t), count, seed
+            )
         results["ratios"] = {
             "b/a": ratio(results, "b", "a"),
             "c/a": ratio(results, "c", "a"),

@@ -9,9 +9,6 @@ from the workflow data and the handlers' `incident_update` results.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -20,32 +17,11 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock, projection
-from engine.bpmn import CommandContext, skip_missed_cycles
+from engine.bpmn import CommandContext, run_until_waiting, skip_missed_cycles
 from engine.definitions import ProcessDefinition
+from engine.writeback import INCIDENT_UPDATES
 
 from .lifecycle import Outcome
-
-# Mirrors of the runtime's rules (docs/diagram-contract.md, "What handlers may change"; the
-# runtime's bound on engine rounds), kept here so the benchmark does not import internals.
-INCIDENT_UPDATES = {"resolution_breached", "sla_warned", "assignment_group", "major_incident"}
-MAX_ENGINE_ROUNDS = 100
-
-
-@contextmanager
-def raw_spiff_logging() -> Iterator[None]:
-    """SpiffWorkflow's default logging: no `spiff.task` records are made.
-
-    `engine.bpmn` sets the `spiff.task` logger to INFO process-wide so that its TaskLog
-    sees every state change (Deskflow's history). Variants without a history run with
-    the library's default instead, as a plain SpiffWorkflow application would.
-    """
-    logger = logging.getLogger("spiff.task")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def prepare(workflow) -> None:
@@ -101,22 +77,6 @@ def begin(workflow, data: dict[str, Any]) -> None:
     """Put the start data on the READY start task(s), as `Runtime.start_incident` does."""
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
-
-
-def run_until_waiting(workflow) -> None:
-    """Engine steps until every path waits (`engine.runtime._run_engine`, same bound)."""
-    for _ in range(MAX_ENGINE_ROUNDS):
-        workflow.do_engine_steps()
-        ready = [
-            t
-            for t in projection.all_tasks(workflow)
-            if t.has_state(TaskState.READY) and not t.task_spec.manual
-        ]
-        if not ready:
-            break
-    errored = [t for t in projection.all_tasks(workflow) if t.has_state(TaskState.ERROR)]
-    if errored:
-        raise RuntimeError(f"task {errored[0].task_spec.bpmn_id} ended in error")
 
 
 def ready_user_task(workflow, element: str):

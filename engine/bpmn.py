@@ -38,7 +38,7 @@ from SpiffWorkflow.util.task import TaskState
 
 import handlers
 from engine import clock
-from engine.errors import HandlerFailed
+from engine.errors import HandlerFailed, ProcessError
 
 # --- time -----------------------------------------------------------------------------
 
@@ -112,6 +112,28 @@ def skip_missed_cycles(workflow: BpmnWorkflow, now: datetime) -> None:
                 missed = min(missed, value["cycles"] - 1)
                 value["cycles"] -= missed
             value["next"] = (due + timedelta(seconds=missed * period)).isoformat()
+
+
+MAX_ENGINE_ROUNDS = 100
+
+
+def run_until_waiting(workflow: BpmnWorkflow) -> None:
+    """Run engine steps until every path waits for a person, a message or a timer.
+
+    `do_engine_steps` ends by refreshing timers, which can make a due timer READY without
+    running it; the rounds run those too. A task left in ERROR raises ProcessError.
+    """
+    from engine.projection import all_tasks
+
+    for _ in range(MAX_ENGINE_ROUNDS):
+        workflow.do_engine_steps()
+        if not any(
+            t.has_state(TaskState.READY) and not t.task_spec.manual for t in all_tasks(workflow)
+        ):
+            break
+    errored = [t for t in all_tasks(workflow) if t.has_state(TaskState.ERROR)]
+    if errored:
+        raise ProcessError(errored[0].task_spec.bpmn_id, "a task ended in error")
 
 
 # --- expressions and service tasks ----------------------------------------------------

@@ -1,10 +1,11 @@
 """`deskflow demo`: drive incidents through every path of the bundled process.
 
-Each incident is driven to its end before the next starts, through the same commands a
-person would use (report, complete tasks, confirm/reopen) and the worker (timers). The
-clock is a `FrozenClock` that the demo moves forward, so SLA warnings, breaches and the
-automatic closure happen in seconds. The summary counts the paths taken and checks that
-each incident ended the way its path says it must.
+`Driver` plays the people of the service desk — callers reporting, technicians
+categorizing and diagnosing, specialists resolving, callers confirming or reopening —
+against a `Desk`: the runtime and worker here (`RuntimeDesk`), other stores in the
+benchmark. Each incident is driven to its end before the next starts. The clock is a
+`FrozenClock` the driver moves forward, so SLA warnings, breaches and the automatic
+closure happen in seconds. `check` says whether an incident ended the way its path says.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from __future__ import annotations
 import random
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from engine import clock
 from engine.runtime import Runtime
 from engine.scheduler import Worker
-from engine.store.models import HumanTask, Incident
+from engine.store.models import HistoryEvent, HumanTask, Incident, Instance
 from handlers.catalog import catalog
 
 # (text, is something broken?) — realistic first lines of what people report.
@@ -61,6 +64,283 @@ EXPECTED_CLOSE = {
 }
 
 
+@dataclass(frozen=True)
+class TaskRef:
+    """An open user task as the desk sees it: an id for the commands, and its group."""
+
+    id: Any
+    element: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an incident ended."""
+
+    completed: bool
+    close_reason: str | None
+    priority: int | None = None
+    major_incident: bool = False
+    resolution_breached: bool = False
+    reopen_count: int = 0
+
+
+class Desk(Protocol):
+    """What the driver plays against: the commands, the worker's pass, a person's reads."""
+
+    def start(self, report: dict[str, Any], actor: str) -> str: ...
+    def open_task(self, number: str, element: str) -> TaskRef: ...
+    def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None: ...
+    def message(self, number: str, name: str, payload: dict[str, Any], actor: str) -> None: ...
+    def sweep(self) -> None: ...
+    def resolution_due(self, number: str) -> datetime: ...
+    def suggestion(self, number: str) -> dict[str, Any]: ...
+    def outcome(self, number: str) -> Outcome: ...
+
+
+class Driver:
+    """Plays the people of the service desk against a desk, one incident at a time."""
+
+    def __init__(
+        self,
+        desk: Desk,
+        rng: random.Random,
+        on_categorized: Callable[[str], None] | None = None,
+    ) -> None:
+        self.desk = desk
+        self.rng = rng
+        self.catalog = catalog()
+        service_desk = self.catalog.groups[self.catalog.service_desk_group]
+        self.technicians = [m for m in service_desk.members if m != service_desk.manager]
+        self.on_categorized = on_categorized  # e.g. the benchmark measures the state here
+        self.callers: dict[str, str] = {}
+        self.texts: dict[str, str] = {}
+
+    # --- the people's actions ---------------------------------------------------------
+
+    def report(self, broken: bool, impact: str, urgency: str) -> str:
+        text = self.rng.choice([t for t, b in REPORTS if b == broken])
+        caller = self.rng.choice(self.catalog.callers)
+        by_phone = self.rng.random() < 0.3
+        report = {
+            "caller": caller,
+            "channel": "phone" if by_phone else "portal",
+            "short_description": text,
+            "description": f"Reported by {caller}. {text}.",
+            "is_broken": broken,
+            "impact": impact,
+            "urgency": urgency,
+        }
+        actor = self.rng.choice(self.technicians) if by_phone else caller
+        number = self.desk.start(report, actor)
+        self.callers[number] = caller
+        self.texts[number] = text
+        return number
+
+    def complete(
+        self, number: str, element: str, data: dict, actor: str, task: TaskRef | None = None
+    ) -> None:
+        task = task or self.desk.open_task(number, element)
+        self.desk.complete(number, task, data, actor)
+        self.tick(minutes=self.rng.randint(5, 40))
+
+    def categorize(self, number: str) -> None:
+        suggestion = self.desk.suggestion(number)
+        category = suggestion.get("category") or self.rng.choice(list(self.catalog.categories))
+        subs = self.catalog.categories[category].subcategory_names()
+        sub = suggestion.get("subcategory") if suggestion.get("subcategory") in subs else subs[0]
+        form = {
+            "category": category,
+            "subcategories": [sub],
+            "work_notes": f"Categorized from: {self.texts[number]}",
+        }
+        self.complete(number, "categorize_incident", form, actor=self.rng.choice(self.technicians))
+        if self.on_categorized:
+            self.on_categorized(number)
+
+    def diagnose(self, number: str, resolved: bool) -> None:
+        data: dict[str, Any] = {"resolved": resolved, "work_notes": "Checked the knowledge base."}
+        if resolved:
+            data |= {
+                "resolution_code": "solved-remotely",
+                "resolution_notes": "Fixed on the phone with the caller.",
+            }
+        self.complete(number, "diagnose", data, actor=self.rng.choice(self.technicians))
+
+    def specialist_resolves(self, number: str) -> None:
+        task = self.desk.open_task(number, "investigate_and_resolve")
+        group = self.catalog.groups[task.group or self.catalog.service_desk_group]
+        form = {
+            "resolution_code": "solved-permanently",
+            "resolution_notes": "Root cause found and fixed; verified with the caller.",
+            "work_notes": "Investigated logs.",
+        }
+        actor = self.rng.choice(group.members)
+        self.complete(number, "investigate_and_resolve", form, actor=actor, task=task)
+
+    def reply(self, number: str, text: str) -> None:
+        self.desk.message(number, "user_reply", {"message": text}, self.callers[number])
+
+    def answer(self, number: str, message: str, payload: dict) -> None:
+        self.desk.message(number, message, payload, self.callers[number])
+        self.tick(minutes=5)
+
+    def tick(self, minutes: int = 0, hours: float = 0) -> None:
+        """Time passes (the clock must be a FrozenClock); the worker does what is due."""
+        current = clock.current()
+        assert isinstance(current, clock.FrozenClock), "the demo drives a FrozenClock"
+        current.advance(timedelta(minutes=minutes, hours=hours))
+        self.desk.sweep()
+
+    # --- the paths --------------------------------------------------------------------
+
+    def drive(self, path: str) -> str:
+        """One incident from report to closure along `path`; returns its number."""
+        _, broken, impact, urgency = PATHS[path]
+        number = self.report(broken, impact, urgency)
+        self.tick(minutes=self.rng.randint(1, 15))
+        if not broken:
+            solved = path == "self-help deflected"
+            comment = "" if solved else "Did not help."
+            caller = self.callers[number]
+            self.complete(number, "try_self_help", {"solved": solved, "comment": comment}, caller)
+            if not solved:
+                form = {
+                    "resolution_code": "solved-permanently",
+                    "resolution_notes": "Request fulfilled as asked.",
+                }
+                self.complete(number, "fulfil_request", form, self.rng.choice(self.technicians))
+            return number
+        self.categorize(number)
+        if path == "first-line fix":
+            self.diagnose(number, resolved=True)
+        elif path == "SLA warning and breach":
+            self.diagnose(number, resolved=False)
+            self.reply(number, "Any news? I still cannot work.")
+            due = self.desk.resolution_due(number)
+            self.tick(minutes=int((due - clock.now()).total_seconds() // 60) - 30)  # warning
+            self.tick(minutes=45)  # breach
+            self.specialist_resolves(number)
+        elif path == "reopened, then confirmed":
+            self.diagnose(number, resolved=True)
+            self.answer(number, "reopen", {"reason": "It happened again this morning."})
+            self.diagnose(number, resolved=False)
+            self.specialist_resolves(number)
+        else:  # escalated, major incident, auto-closed
+            self.diagnose(number, resolved=False)
+            if path == "escalated to specialists":
+                self.reply(number, "Thanks, I am available all afternoon.")
+            self.specialist_resolves(number)
+        if path == "auto-closed (no answer)":
+            self.tick(hours=24 * 4)
+        else:
+            self.answer(number, "confirm", {"comment": "Works again, thank you."})
+        return number
+
+
+def check(path: str, number: str, outcome: Outcome) -> list[str]:
+    """Did the incident end the way its path says it must? The problems, if not."""
+    problems = []
+    expected = EXPECTED_CLOSE.get(path, "confirmed")
+    if not outcome.completed or outcome.close_reason != expected:
+        problems.append(
+            f"{number} ({path}): ended completed={outcome.completed}/"
+            f"{outcome.close_reason}, expected closed/{expected}"
+        )
+    if path == "major incident" and not (outcome.priority == 1 and outcome.major_incident):
+        problems.append(f"{number}: major incident without P1/major flag")
+    if path == "SLA warning and breach" and not outcome.resolution_breached:
+        problems.append(f"{number}: breach path but not marked breached")
+    if path == "reopened, then confirmed" and outcome.reopen_count != 1:
+        problems.append(f"{number}: reopened once but count {outcome.reopen_count}")
+    return problems
+
+
+def choose_paths(count: int, rng: random.Random):
+    """Every path once first (so a small demo shows them all), then the weighted mix."""
+    names, weights = list(PATHS), [w for w, *_ in PATHS.values()]
+    for i in range(count):
+        yield names[i] if i < len(names) else rng.choices(names, weights)[0]
+
+
+class RuntimeDesk:
+    """The desk as Deskflow runs it: commands through the runtime, timers by the worker.
+
+    With `claims`, a technician claims a task before completing it, as in the web UI.
+    """
+
+    def __init__(self, runtime: Runtime, worker: Worker | None = None, claims: bool = True):
+        self.runtime = runtime
+        self.db = runtime.db
+        self.worker = worker or Worker(runtime)
+        self.claims = claims
+
+    def start(self, report: dict[str, Any], actor: str) -> str:
+        return self.runtime.start_incident(report, actor=actor)
+
+    def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None:
+        if self.claims and task.element != "try_self_help":
+            self.runtime.claim_task(task.id, actor, actor=actor)
+        self.runtime.complete_task(task.id, form, actor=actor)
+
+    def message(self, number: str, name: str, payload: dict[str, Any], actor: str) -> None:
+        self.runtime.send_message(number, name, payload, actor=actor)
+
+    def sweep(self) -> None:
+        self.worker.sweep()
+
+    def _incident(self, session, number: str) -> Incident:
+        return session.scalars(select(Incident).where(Incident.number == number)).one()
+
+    def open_task(self, number: str, element: str) -> TaskRef:
+        with self.db.reading() as session:
+            task = session.scalars(
+                select(HumanTask)
+                .join(Incident, Incident.id == HumanTask.incident_id)
+                .where(Incident.number == number, HumanTask.element == element)
+            ).first()
+        if task is None:
+            raise RuntimeError(f"{number}: expected an open task '{element}'")
+        return TaskRef(task.id, element, task.group_name)
+
+    def resolution_due(self, number: str) -> datetime:
+        with self.db.reading() as session:
+            due = self._incident(session, number).resolution_due
+        assert due is not None, "an incident has a resolution target once prioritized"
+        return due
+
+    def suggestion(self, number: str) -> dict[str, Any]:
+        """The categorize handler's suggestion, as the technician sees it in the history."""
+        with self.db.reading() as session:
+            incident = self._incident(session, number)
+            events = session.scalars(
+                select(HistoryEvent)
+                .where(
+                    HistoryEvent.instance_id == incident.instance_id,
+                    HistoryEvent.kind == "handler",
+                )
+                .order_by(HistoryEvent.seq)
+            )
+            for event in events:
+                if event.payload.get("operator") == "categorize":
+                    return event.payload.get("result") or {}
+        return {}
+
+    def outcome(self, number: str) -> Outcome:
+        with self.db.reading() as session:
+            incident = self._incident(session, number)
+            instance = session.get(Instance, incident.instance_id)
+            status = instance.status if instance else None
+        return Outcome(
+            completed=status == "completed" and incident.state == "Closed",
+            close_reason=incident.close_reason,
+            priority=incident.priority,
+            major_incident=incident.major_incident,
+            resolution_breached=incident.resolution_breached,
+            reopen_count=incident.reopen_count,
+        )
+
+
 @dataclass
 class Summary:
     paths: Counter = field(default_factory=Counter)
@@ -88,205 +368,28 @@ class Summary:
         return "\n".join(lines)
 
 
-class DemoDriver:
-    """Plays the people of the service desk against the runtime."""
-
-    def __init__(self, runtime: Runtime, rng: random.Random) -> None:
-        self.runtime = runtime
-        self.worker = Worker(runtime)
-        self.rng = rng
-        self.catalog = catalog()
-        desk = self.catalog.groups[self.catalog.service_desk_group]
-        self.technicians = [m for m in desk.members if m != desk.manager]
-
-    # --- the people's actions ---------------------------------------------------------
-
-    def report(self, broken: bool, impact: str, urgency: str) -> str:
-        text = self.rng.choice([t for t, b in REPORTS if b == broken])
-        caller = self.rng.choice(self.catalog.callers)
-        by_phone = self.rng.random() < 0.3
-        report = {
-            "caller": caller,
-            "channel": "phone" if by_phone else "portal",
-            "short_description": text,
-            "description": f"Reported by {caller}. {text}.",
-            "is_broken": broken,
-            "impact": impact,
-            "urgency": urgency,
-        }
-        actor = self.rng.choice(self.technicians) if by_phone else caller
-        return self.runtime.start_incident(report, actor=actor)
-
-    def task(self, number: str, element: str) -> HumanTask:
-        with self.runtime.db.reading() as session:
-            task = session.scalars(
-                select(HumanTask)
-                .join(Incident, Incident.id == HumanTask.incident_id)
-                .where(Incident.number == number, HumanTask.element == element)
-            ).first()
-        if task is None:
-            raise RuntimeError(f"{number}: expected an open task '{element}'")
-        return task
-
-    def complete(self, number: str, element: str, data: dict, actor: str) -> None:
-        task = self.task(number, element)
-        self.runtime.claim_task(task.id, actor, actor=actor) if task.lane != "User" else None
-        self.runtime.complete_task(task.id, data, actor=actor)
-        self.tick(minutes=self.rng.randint(5, 40))
-
-    def categorize(self, number: str) -> None:
-        incident = self.incident(number)
-        suggestion = self.suggestion(number)
-        category = suggestion.get("category") or self.rng.choice(list(self.catalog.categories))
-        subs = self.catalog.categories[category].subcategory_names()
-        sub = suggestion.get("subcategory") if suggestion.get("subcategory") in subs else subs[0]
-        self.complete(
-            number,
-            "categorize_incident",
-            {
-                "category": category,
-                "subcategories": [sub],
-                "work_notes": f"Categorized from: {incident.short_description}",
-            },
-            actor=self.rng.choice(self.technicians),
-        )
-
-    def diagnose(self, number: str, resolved: bool) -> None:
-        data = {"resolved": resolved, "work_notes": "Checked the knowledge base."}
-        if resolved:
-            data |= {
-                "resolution_code": "solved-remotely",
-                "resolution_notes": "Fixed on the phone with the caller.",
-            }
-        self.complete(number, "diagnose", data, actor=self.rng.choice(self.technicians))
-
-    def specialist_resolves(self, number: str) -> None:
-        task = self.task(number, "investigate_and_resolve")
-        group = self.catalog.groups[task.group_name or self.catalog.service_desk_group]
-        self.complete(
-            number,
-            "investigate_and_resolve",
-            {
-                "resolution_code": "solved-permanently",
-                "resolution_notes": "Root cause found and fixed; verified with the caller.",
-                "work_notes": "Investigated logs.",
-            },
-            actor=self.rng.choice(group.members),
-        )
-
-    def reply(self, number: str, text: str) -> None:
-        incident = self.incident(number)
-        self.runtime.send_message(number, "user_reply", {"message": text}, actor=incident.caller)
-
-    def answer(self, number: str, message: str, payload: dict) -> None:
-        self.runtime.send_message(number, message, payload, actor=self.incident(number).caller)
-        self.tick(minutes=5)
-
-    def tick(self, minutes: int = 0, hours: float = 0) -> None:
-        current = clock.current()
-        if hasattr(current, "advance"):
-            current.advance(timedelta(minutes=minutes, hours=hours))
-        self.worker.sweep()
-
-    def incident(self, number: str) -> Incident:
-        with self.runtime.db.reading() as session:
-            return session.scalars(select(Incident).where(Incident.number == number)).one()
-
-    def suggestion(self, number: str) -> dict:
-        from engine import queries
-
-        for event in queries.incident_view(self.runtime.db, number)["history"]:
-            if event["kind"] == "handler" and event["payload"].get("operator") == "categorize":
-                return event["payload"].get("result") or {}
-        return {}
-
-    # --- the paths --------------------------------------------------------------------
-
-    def drive(self, path: str) -> str:
-        _, broken, impact, urgency = PATHS[path]
-        number = self.report(broken, impact, urgency)
-        self.tick(minutes=self.rng.randint(1, 15))
-        if not broken:
-            solved = path == "self-help deflected"
-            self.complete(
-                number,
-                "try_self_help",
-                {"solved": solved, "comment": "" if solved else "Did not help."},
-                actor=self.incident(number).caller,
-            )
-            if not solved:
-                self.complete(
-                    number,
-                    "fulfil_request",
-                    {
-                        "resolution_code": "solved-permanently",
-                        "resolution_notes": "Request fulfilled as asked.",
-                    },
-                    actor=self.rng.choice(self.technicians),
-                )
-            return number
-        self.categorize(number)
-        if path == "first-line fix":
-            self.diagnose(number, resolved=True)
-        elif path == "SLA warning and breach":
-            self.diagnose(number, resolved=False)
-            self.reply(number, "Any news? I still cannot work.")
-            due = self.incident(number).resolution_due
-            assert due is not None, "an incident has a resolution target once prioritized"
-            self.tick(minutes=int((due - clock.now()).total_seconds() // 60) - 30)  # warning
-            self.tick(minutes=45)  # breach
-            self.specialist_resolves(number)
-        elif path == "reopened, then confirmed":
-            self.diagnose(number, resolved=True)
-            self.answer(number, "reopen", {"reason": "It happened again this morning."})
-            self.diagnose(number, resolved=False)
-            self.specialist_resolves(number)
-        else:  # escalated, major incident, auto-closed
-            self.diagnose(number, resolved=False)
-            if path == "escalated to specialists":
-                self.reply(number, "Thanks, I am available all afternoon.")
-            self.specialist_resolves(number)
-        if path == "auto-closed (no answer)":
-            self.tick(hours=24 * 4)
-        else:
-            self.answer(number, "confirm", {"comment": "Works again, thank you."})
-        return number
-
-    def check(self, path: str, number: str, summary: Summary) -> None:
-        incident = self.incident(number)
-        summary.outcomes[incident.close_reason or incident.state] += 1
-        expected = EXPECTED_CLOSE.get(path, "confirmed")
-        if incident.state != "Closed" or incident.close_reason != expected:
-            summary.problems.append(
-                f"{number} ({path}): ended {incident.state}/"
-                f"{incident.close_reason}, expected Closed/{expected}"
-            )
-        if path == "major incident" and not (incident.priority == 1 and incident.major_incident):
-            summary.problems.append(f"{number}: major incident without P1/major flag")
-        if path == "SLA warning and breach" and not incident.resolution_breached:
-            summary.problems.append(f"{number}: breach path but not marked breached")
-        if path == "reopened, then confirmed" and incident.reopen_count != 1:
-            summary.problems.append(f"{number}: reopened once but count {incident.reopen_count}")
-
-
 def run_demo(runtime: Runtime, count: int, seed: int = 7, progress: bool = False) -> Summary:
-    """Drive `count` incidents through the weighted path mix; returns the checked summary."""
+    """Drive `count` incidents through the weighted path mix; returns the checked summary.
+
+    Uses the installed clock if it is a FrozenClock, else one that starts 60 days ago.
+    """
     rng = random.Random(seed)
     previous = None
-    if not hasattr(clock.current(), "advance"):
+    if not isinstance(clock.current(), clock.FrozenClock):
         start = (clock.now() - timedelta(days=60)).replace(second=0, microsecond=0)
         previous = clock.install(clock.FrozenClock(start))
-    driver = DemoDriver(runtime, rng)
+    desk = RuntimeDesk(runtime)
+    driver = Driver(desk, rng)
     summary = Summary(total=count)
-    names, weights = list(PATHS), [w for w, *_ in PATHS.values()]
     try:
-        for i in range(count):
-            path = names[i] if i < len(names) else rng.choices(names, weights)[0]
+        for done, path in enumerate(choose_paths(count, rng), start=1):
             number = driver.drive(path)
             summary.paths[path] += 1
-            driver.check(path, number, summary)
+            outcome = desk.outcome(number)
+            summary.outcomes[outcome.close_reason or "not closed"] += 1
+            summary.problems += check(path, number, outcome)
             if progress:
-                _progress(i + 1, count)
+                _progress(done, count)
     finally:
         if previous is not None:
             clock.install(previous)

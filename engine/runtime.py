@@ -28,6 +28,7 @@ from engine.bpmn import (
     TaskLog,
     load_workflow,
     new_workflow,
+    run_until_waiting,
     skip_missed_cycles,
 )
 from engine.definitions import (
@@ -52,7 +53,6 @@ from engine.store.models import (
 from engine.workflow_cache import WorkflowCache
 
 PROCESS_KEY = "service_desk"
-MAX_ENGINE_ROUNDS = 100
 MESSAGES = ("confirm", "reopen", "user_reply")
 
 
@@ -457,7 +457,7 @@ class Runtime:
             with log:
                 skip_missed_cycles(workflow, clock.now())
                 apply(workflow)
-                _run_engine(workflow)
+                run_until_waiting(workflow)
         except (HandlerFailed, ProcessError) as err:
             err.failure = (instance.id, incident.id, command)
             raise
@@ -504,22 +504,6 @@ class Runtime:
             incident = session.get(Incident, incident_id)
             if incident is not None:
                 incident.last_error = str(err)
-
-
-def _run_engine(workflow) -> None:
-    """Run engine steps until every path waits (timers made ready on the way run too)."""
-    for _ in range(MAX_ENGINE_ROUNDS):
-        workflow.do_engine_steps()
-        ready = [
-            t
-            for t in projection.all_tasks(workflow)
-            if t.has_state(TaskState.READY) and not t.task_spec.manual
-        ]
-        if not ready:
-            break
-    errored = [t for t in projection.all_tasks(workflow) if t.has_state(TaskState.ERROR)]
-    if errored:
-        raise ProcessError(errored[0].task_spec.bpmn_id, "a task ended in error")
 
 
 def _waits_for(workflow, message: str) -> bool:
