@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 import handlers
 from engine.errors import Conflict, FormInvalid, HandlerFailed, NotFound
+from engine.runtime import Runtime
+from engine.scheduler import Worker
 from engine.store.models import HistoryEvent, Instance
 
 from .desk import Desk
@@ -199,3 +202,44 @@ def test_two_concurrent_completions_exactly_one_wins(desk):
         if e["kind"] == "command" and e["payload"]["command"] == "complete_task"
     ]
     assert len(completes) == 1
+
+
+def test_two_workers_fire_a_due_timer_once(desk):
+    number = desk.report(impact="high", urgency="medium")  # P2: status update every hour
+    desk.categorize(number)
+    desk.clock.advance(timedelta(minutes=61))
+    barrier = threading.Barrier(2)
+    fired: list[int] = []
+
+    def worker() -> None:
+        barrier.wait()
+        fired.append(Worker(desk.runtime).fire_timers().timers_fired)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(fired) == 1
+    updates = [n for n in desk.notifications(number) if n.template == "status_update"]
+    assert len(updates) == 1
+
+
+def test_a_process_with_a_stale_cached_workflow_does_not_lose_another_ones_step(desk):
+    other = Runtime(desk.db)  # another web or worker process, with its own cache
+    number = desk.report()
+    desk.categorize(number)  # this process now caches the workflow at the new version
+    task = desk.task(number, "diagnose")
+    other.complete_task(
+        task.id,
+        {
+            "resolved": True,
+            "resolution_code": "solved-remotely",
+            "resolution_notes": "Fixed by the other process.",
+        },
+        actor="tom",
+    )
+    desk.say(number, "confirm")  # this process must reload, not reuse its stale copy
+    incident = desk.incident(number)
+    assert (incident.state, incident.close_reason) == ("Closed", "confirmed")
+    assert incident.resolution_notes == "Fixed by the other process."
