@@ -306,21 +306,21 @@ def _elements(spec, subprocess_specs) -> dict[str, Element]:
 
 # --- the cache -------------------------------------------------------------------------
 
-_cache: dict[int, ProcessDefinition] = {}
+_cache: dict[str, ProcessDefinition] = {}
 _cache_lock = threading.Lock()
 
 
-def cached(definition_id: int, load_bundle: Callable[[], Bundle]) -> ProcessDefinition:
-    """The compiled definition of stored version `definition_id`, parsed once per process.
+def cached(sha256: str, load_bundle: Callable[[], Bundle]) -> ProcessDefinition:
+    """The compiled definition of the bundle with this content hash, parsed once per process.
 
-    Stored versions never change, so the id is a sufficient key; `load_bundle` is only
-    called on a miss.
+    Keyed by content, not by row id, so two databases (or a database emptied and filled
+    again) can never be served each other's definitions; `load_bundle` runs on a miss.
     """
-    definition = _cache.get(definition_id)
+    definition = _cache.get(sha256)
     if definition is None:
         definition = compile_bundle(load_bundle())
         with _cache_lock:
-            _cache[definition_id] = definition
+            _cache[sha256] = definition
     return definition
 
 

@@ -86,6 +86,7 @@ class Runtime:
     def __init__(self, db: Database, workflows: WorkflowCache | None = None) -> None:
         self.db = db
         self.workflows = workflows if workflows is not None else WorkflowCache()
+        self._shas: dict[int, str] = {}  # definition id -> content hash; rows never change
 
     # --- deploy ------------------------------------------------------------------------
 
@@ -129,13 +130,20 @@ class Runtime:
         return row
 
     def definition(self, session: Session, definition_id: int) -> ProcessDefinition:
+        """The compiled definition of a stored version (parsed once per content)."""
+        sha = self._shas.get(definition_id)
+        if sha is None:
+            sha = session.scalar(select(Definition.sha256).where(Definition.id == definition_id))
+            if sha is None:
+                raise NotFound(f"no definition {definition_id}")
+            self._shas[definition_id] = sha
+
         def load() -> Bundle:
             row = session.get(Definition, definition_id)
-            if row is None:
-                raise NotFound(f"no definition {definition_id}")
+            assert row is not None
             return bundle_from_json(row.bundle)
 
-        return cached_definition(definition_id, load)
+        return cached_definition(sha, load)
 
     # --- commands ----------------------------------------------------------------------
 
