@@ -1,10 +1,12 @@
-"""Where Deskflow plugs into SpiffWorkflow's extension points, and nowhere else.
+"""Where Deskflow plugs into SpiffWorkflow, and nowhere else.
 
-- `ScriptEngine`: service tasks dispatch to the handler registry; expressions run with a
-  small set of builtins; every handler call is recorded for the history.
-- `serializer`: instance JSON without the spec (the spec comes from the definition cache).
 - The timer module's `datetime` reads `engine.clock`, so timers follow the injected clock.
-- `TaskLog`: collects the state changes of BPMN elements while a command runs
+- `Parser`: lanes inside an embedded subprocess; `prewire_event_subprocesses` keeps the
+  shared spec unchanged; `skip_missed_cycles`; `run_until_waiting`.
+- `ScriptEngine`: service tasks dispatch to the handler registry; expressions run with a
+  small set of builtins, each compiled once; every handler call is recorded.
+- `dump_workflow`/`load_workflow`: instance JSON without the spec, deflated.
+- `TaskLog`: the state changes of BPMN elements while a command runs
   (`Task._set_state` reports to it).
 """
 
@@ -345,7 +347,3 @@ def _set_state_and_log(self: Task, value: int) -> None:
 
 
 Task._set_state = _set_state_and_log  # process-wide, like the timer clock above
-
-
-def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
