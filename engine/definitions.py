@@ -101,7 +101,12 @@ def read_source(path: str | Path) -> SourceFile:
         raise DiagramInvalid(
             [Problem(path.name, f"file is {size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}")]
         )
-    return SourceFile(path.name, path.read_bytes().decode("utf-8", errors="strict"))
+    try:
+        return SourceFile(path.name, path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise DiagramInvalid(
+            [Problem(path.name, f"not UTF-8 text (byte {err.start}); save the file as UTF-8")]
+        ) from None
 
 
 def parse_xml(source: SourceFile) -> etree._Element:

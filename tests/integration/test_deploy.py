@@ -100,3 +100,11 @@ def test_cli_deploy_of_hostile_xml_is_refused_cleanly(db, tmp_path):
     assert result.exit_code == 1
     assert "DOCTYPE and entity declarations are not allowed" in result.output
     assert "root:" not in result.output
+
+
+def test_cli_deploy_of_a_binary_file_is_refused_cleanly(db, tmp_path):
+    binary = tmp_path / "image.bpmn"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    result = CliRunner().invoke(main, ["--database", db.url, "deploy", str(binary)])
+    assert result.exit_code == 1
+    assert "not UTF-8 text" in result.output and "Traceback" not in result.output
