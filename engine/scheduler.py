@@ -161,7 +161,12 @@ class Worker:
         log.info("worker started; sweeping every %.1fs", interval)
         while True:
             started = time.monotonic()
-            result = self.sweep()
+            try:
+                result = self.sweep()
+            except Exception:  # a lost database connection must not end the worker
+                log.exception("sweep failed; trying again in %.1fs", interval)
+                time.sleep(interval)
+                continue
             if result.timers_fired or result.delivered:
                 log.info(
                     "fired %d timer(s) on %d incident(s), delivered %d message(s)",
