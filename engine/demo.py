@@ -294,8 +294,8 @@ class RuntimeDesk:
 
     def open_task(self, number: str, element: str) -> TaskRef:
         with self.db.reading() as session:
-            task = session.scalars(
-                select(HumanTask)
+            task = session.execute(
+                select(HumanTask.id, HumanTask.group_name)
                 .join(Incident, Incident.id == HumanTask.incident_id)
                 .where(Incident.number == number, HumanTask.element == element)
             ).first()
@@ -305,26 +305,25 @@ class RuntimeDesk:
 
     def resolution_due(self, number: str) -> datetime:
         with self.db.reading() as session:
-            due = self._incident(session, number).resolution_due
+            due = session.scalar(select(Incident.resolution_due).where(Incident.number == number))
         assert due is not None, "an incident has a resolution target once prioritized"
         return due
 
     def suggestion(self, number: str) -> dict[str, Any]:
         """The categorize handler's suggestion, as the technician sees it in the history."""
         with self.db.reading() as session:
-            incident = self._incident(session, number)
-            events = session.scalars(
-                select(HistoryEvent)
+            payload = session.scalar(
+                select(HistoryEvent.payload)
+                .join(Incident, Incident.instance_id == HistoryEvent.instance_id)
                 .where(
-                    HistoryEvent.instance_id == incident.instance_id,
+                    Incident.number == number,
                     HistoryEvent.kind == "handler",
+                    HistoryEvent.element == "suggest_category",
                 )
-                .order_by(HistoryEvent.seq)
+                .order_by(HistoryEvent.seq.desc())
+                .limit(1)
             )
-            for event in events:
-                if event.payload.get("operator") == "categorize":
-                    return event.payload.get("result") or {}
-        return {}
+        return (payload or {}).get("result") or {}
 
     def outcome(self, number: str) -> Outcome:
         with self.db.reading() as session:

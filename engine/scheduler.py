@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from engine import clock
 from engine.errors import DeskflowError
@@ -26,6 +26,29 @@ log = logging.getLogger("deskflow.worker")
 mail_log = logging.getLogger("deskflow.mail")
 
 CLAIM_LEASE = timedelta(minutes=2)
+BATCH = 200
+
+# Built once: the due rows are picked by the `due_at` index first and grouped afterwards
+# (a GROUP BY over the whole table would make SQLite walk every armed timer).
+_due = (
+    select(Timer.instance_id, Timer.due_at)
+    .where(Timer.due_at <= bindparam("now"), Timer.failed_at.is_(None))
+    .order_by(Timer.due_at)
+    .limit(BATCH * 4)
+    .subquery()
+)
+_DUE_INSTANCES = (
+    select(_due.c.instance_id, func.min(_due.c.due_at).label("due"))
+    .group_by(_due.c.instance_id)
+    .order_by("due")
+    .limit(BATCH)
+)
+_PENDING = (
+    select(Notification.id)
+    .where(Notification.delivered_at.is_(None), Notification.due_at <= bindparam("now"))
+    .where((Notification.claimed_until.is_(None)) | (Notification.claimed_until < bindparam("now")))
+    .order_by(Notification.due_at)
+)
 
 
 class Message(Protocol):
@@ -59,44 +82,15 @@ class Worker:
         self.db = runtime.db
         self.transport = transport
 
-    def _due_timers(self, limit: int):
-        """Instances with a timer due now, most overdue first.
+    def due_instances(self) -> list[int]:
+        """Instances with a timer due now, most overdue first (index range scan)."""
+        with self.db.engine.connect() as connection:
+            return list(connection.execute(_DUE_INSTANCES, {"now": clock.now()}).scalars())
 
-        The due rows are picked by the `due_at` index first and grouped afterwards; a
-        GROUP BY over the whole table would make SQLite walk every armed timer.
-        """
-        due = (
-            select(Timer.instance_id, Timer.due_at)
-            .where(Timer.due_at <= clock.now(), Timer.failed_at.is_(None))
-            .order_by(Timer.due_at)
-            .limit(limit * 4)
-            .subquery()
-        )
-        return (
-            select(due.c.instance_id, func.min(due.c.due_at).label("due"))
-            .group_by(due.c.instance_id)
-            .order_by("due")
-            .limit(limit)
-        )
-
-    def _pending_notifications(self, limit: int):
-        now = clock.now()
-        return (
-            select(Notification.id)
-            .where(Notification.delivered_at.is_(None), Notification.due_at <= now)
-            .where((Notification.claimed_until.is_(None)) | (Notification.claimed_until < now))
-            .order_by(Notification.due_at)
-            .limit(limit)
-        )
-
-    def due_instances(self, limit: int = 200) -> list[int]:
-        with self.db.reading() as session:
-            return list(session.scalars(self._due_timers(limit)))
-
-    def fire_timers(self, limit: int = 200) -> Sweep:
+    def fire_timers(self) -> Sweep:
         """Fire the due timers of each due instance, one command per instance."""
         sweep = Sweep()
-        for instance_id in self.due_instances(limit):
+        for instance_id in self.due_instances():
             try:
                 fired = self.runtime.fire_due_timers(instance_id, skip_locked=True)
             except DeskflowError as err:
@@ -107,17 +101,18 @@ class Worker:
             sweep.instances += 1 if fired else 0
         return sweep
 
-    def deliver_notifications(self, limit: int = 200) -> int:
+    def deliver_notifications(self, limit: int = BATCH) -> int:
         """Claim due messages for a lease, deliver them outside any transaction, mark them.
 
         A message whose delivery fails stays claimed until its lease ends, then the next
         sweep (of any worker) tries again.
         """
-        with self.db.reading() as session:  # the usual case, nothing to do: no write lock
-            if session.execute(self._pending_notifications(1)).first() is None:
+        now = clock.now()
+        with self.db.engine.connect() as connection:  # the usual case, nothing to do
+            if connection.execute(_PENDING.limit(1), {"now": now}).first() is None:
                 return 0
         with self.db.writing() as session:
-            claimable = self._pending_notifications(limit).with_for_update(skip_locked=True)
+            claimable = _PENDING.limit(limit).params(now=now).with_for_update(skip_locked=True)
             claim = (
                 update(Notification)
                 .where(Notification.id.in_(claimable.scalar_subquery()))
