@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock, history, projection, writeback
+from engine import clock, history, projection, versions, writeback
 from engine.bpmn import (
     CommandContext,
     ScriptEngine,
@@ -34,25 +33,20 @@ from engine.bpmn import (
 from engine.definitions import (
     Bundle,
     ProcessDefinition,
-    bundle_from_json,
-    bundle_to_json,
-    compile_bundle,
 )
-from engine.definitions import cached as cached_definition
 from engine.errors import Conflict, DeskflowError, HandlerFailed, NotFound, ProcessError
 from engine.forms import validate_form
 from engine.history import Entry
 from engine.store.db import Database
 from engine.store.models import (
-    Definition,
     HumanTask,
     Incident,
     Instance,
     Timer,
 )
+from engine.versions import PROCESS_KEY, Deployed
 from engine.workflow_cache import WorkflowCache
 
-PROCESS_KEY = "service_desk"
 MESSAGES = ("confirm", "reopen", "user_reply")
 
 
@@ -72,78 +66,23 @@ def recorded_failures(method: Callable) -> Callable:
     return wrapper
 
 
-@dataclass(frozen=True)
-class Deployed:
-    key: str
-    version: int
-    definition_id: int
-    created: bool  # False when the source was identical to the latest version
-
-
 class Runtime:
     """Deskflow's command side. Every public method is one transaction."""
 
     def __init__(self, db: Database, workflows: WorkflowCache | None = None) -> None:
         self.db = db
         self.workflows = workflows if workflows is not None else WorkflowCache()
-        self._shas: dict[int, str] = {}  # definition id -> content hash; rows never change
+        self.definitions = versions.Compiled()
 
-    # --- deploy ------------------------------------------------------------------------
+    # --- versions ----------------------------------------------------------------------
 
     def deploy(self, bundle: Bundle, deployed_by: str, comment: str = "") -> Deployed:
-        """Validate and store a new version; identical source to the latest is a no-op."""
-        definition = compile_bundle(bundle)  # raises DiagramInvalid; nothing stored
-        sha = bundle.sha256()
-        with self.db.writing() as session:
-            latest = session.scalars(
-                select(Definition)
-                .where(Definition.key == definition.key)
-                .order_by(Definition.version.desc())
-                .limit(1)
-                .with_for_update()
-            ).first()
-            if latest is not None and latest.sha256 == sha:
-                return Deployed(definition.key, latest.version, latest.id, created=False)
-            row = Definition(
-                key=definition.key,
-                version=(latest.version + 1) if latest else 1,
-                sha256=sha,
-                bpmn_filename=bundle.bpmn.filename,
-                bundle=bundle_to_json(bundle),
-                deployed_at=clock.now(),
-                deployed_by=deployed_by,
-                comment=comment,
-            )
-            session.add(row)
-            session.flush()
-            return Deployed(row.key, row.version, row.id, created=True)
-
-    def latest_definition(self, session: Session, key: str = PROCESS_KEY) -> Definition:
-        row = session.scalars(
-            select(Definition)
-            .where(Definition.key == key)
-            .order_by(Definition.version.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            raise NotFound(f"no version of process '{key}' is deployed; run `deskflow init`")
-        return row
+        """Validate and store a new version (see `engine.versions.deploy`)."""
+        return versions.deploy(self.db, bundle, deployed_by, comment)
 
     def definition(self, session: Session, definition_id: int) -> ProcessDefinition:
-        """The compiled definition of a stored version (parsed once per content)."""
-        sha = self._shas.get(definition_id)
-        if sha is None:
-            sha = session.scalar(select(Definition.sha256).where(Definition.id == definition_id))
-            if sha is None:
-                raise NotFound(f"no definition {definition_id}")
-            self._shas[definition_id] = sha
-
-        def load() -> Bundle:
-            row = session.get(Definition, definition_id)
-            assert row is not None
-            return bundle_from_json(row.bundle)
-
-        return cached_definition(sha, load)
+        """The compiled definition of a stored version."""
+        return self.definitions.get(session, definition_id)
 
     # --- commands ----------------------------------------------------------------------
 
@@ -151,7 +90,7 @@ class Runtime:
     def start_incident(self, report: dict[str, Any], actor: str, key: str = PROCESS_KEY) -> str:
         """Open an incident from a report (the `report` form); returns its number."""
         with self.db.writing() as session:
-            row = self.latest_definition(session, key)
+            row = versions.latest(session, key)
             definition = self.definition(session, row.id)
             report = validate_form("report", definition.forms["report"], report)
             now = clock.now()
