@@ -51,3 +51,39 @@ def test_incident_show_of_unknown_number_is_a_clean_error(db):
     result = run(db, "incident", "show", "INC9999999")
     assert result.exit_code == 1
     assert "no incident INC9999999" in result.output
+
+
+def test_deploy_prints_the_new_version_or_unchanged(db, tmp_path):
+    from engine import definitions
+
+    run(db, "init")
+    source = definitions.bundled()
+    folder = tmp_path / "diagrams"
+    (folder / "forms").mkdir(parents=True)
+    for path in (definitions.DIAGRAMS_DIR / "forms").glob("*.json"):
+        (folder / "forms" / path.name).write_text(path.read_text())
+    (folder / source.dmns[0].filename).write_text(source.dmns[0].text)
+    bpmn = folder / "service_desk.bpmn"
+    bpmn.write_text(source.bpmn.text)
+    same = run(db, "deploy", str(bpmn))
+    assert same.exit_code == 0 and "unchanged: service_desk version 1" in same.output
+    bpmn.write_text(source.bpmn.text.replace('name="Diagnose"', 'name="Diagnose it"', 1))
+    changed = run(db, "deploy", str(bpmn), "--comment", "clearer", "--by", "owen")
+    assert changed.exit_code == 0 and "deployed service_desk version 2" in changed.output
+
+
+def test_worker_once_fires_what_is_due(db, frozen_clock):
+    from datetime import timedelta
+
+    from engine.runtime import Runtime
+
+    from .desk import Desk
+
+    run(db, "init")
+    desk = Desk(Runtime(db), frozen_clock)
+    number = desk.report(impact="high", urgency="high")  # P1: status every 30 minutes
+    desk.categorize(number)
+    frozen_clock.advance(timedelta(minutes=31))
+    result = run(db, "worker", "--once")
+    assert result.exit_code == 0
+    assert "fired 1 timer(s) on 1 incident(s)" in result.output
