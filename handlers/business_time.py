@@ -12,6 +12,7 @@ Times go in and out as timezone-aware datetimes (any zone); durations are timede
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -164,20 +165,31 @@ def _offset(zone: ZoneInfo, instant: datetime) -> timedelta:
 
 def with_holidays(country: str | None, subdivision: str | None, extra: Iterable[date]):
     """Holidays from the maintained `holidays` library for a country (and subdivision),
-    plus extra dates (company days off). Years are filled in as they are asked for."""
+    plus extra dates (company days off). Years are filled in as they are asked for.
+
+    Raises NotImplementedError for a country or subdivision the library does not know.
+    """
     extra_days = frozenset(extra)
     if not country:
         return extra_days
-    import holidays
-
-    official = holidays.country_holidays(country, subdiv=subdivision)
-    return _Holidays(official, extra_days)
+    holidays = Holidays(country, subdivision, extra_days)
+    holidays.official  # noqa: B018 - fail now, not at the first date asked
+    return holidays
 
 
 @dataclass(frozen=True)
-class _Holidays:
-    official: object
+class Holidays:
+    """A country's public holidays and extra days off; equal when configured alike."""
+
+    country: str
+    subdivision: str | None
     extra: frozenset[date]
 
+    @functools.cached_property
+    def official(self):
+        import holidays
+
+        return holidays.country_holidays(self.country, subdiv=self.subdivision)
+
     def __contains__(self, day: object) -> bool:
-        return day in self.extra or day in self.official  # type: ignore[operator]
+        return day in self.extra or day in self.official

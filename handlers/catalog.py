@@ -11,16 +11,20 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, time
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from handlers.business_time import BusinessCalendar, with_holidays
 from handlers.durations import parse_duration
 from handlers.errors import CatalogInvalid
 from handlers.tokens import tokenize
 
 DEFAULT_PATH = Path(__file__).with_name("catalog.json")
 PRIORITIES = (1, 2, 3, 4, 5)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,14 @@ class User:
 
 @dataclass(frozen=True)
 class PriorityPolicy:
-    """SLA targets of one priority, in calendar minutes."""
+    """SLA targets of one priority, in working minutes of its calendar."""
 
     priority: int
     name: str
     response_minutes: int
     resolution_minutes: int
     status_update_interval: str
+    calendar: str
 
 
 @dataclass(frozen=True)
@@ -77,9 +82,14 @@ class Catalog:
     stakeholders: tuple[str, ...]
     callers: tuple[str, ...]
     priorities: Mapping[int, PriorityPolicy]
+    calendars: Mapping[str, BusinessCalendar]
     warning_threshold: float
     auto_close_after: str
     max_reopens: int
+
+    def calendar_of(self, priority: int) -> BusinessCalendar:
+        """The business calendar the SLA clocks of `priority` count in."""
+        return self.calendars[self.priorities[priority].calendar]
 
     def owner_of(self, category: str) -> str:
         """The group that owns `category` (KeyError if the catalog has no such category)."""
@@ -144,6 +154,7 @@ class _Reader:
             raise self.fail("service_desk_group", _unknown("group", service_desk, groups))
         categories = self.categories(self.get(data, "categories", "categories", dict), groups)
         sla = self.get(data, "sla", "sla", dict)
+        calendars = self.calendars(self.get(data, "calendars", "calendars", dict))
         return Catalog(
             categories=MappingProxyType(categories),
             groups=MappingProxyType(groups),
@@ -152,7 +163,8 @@ class _Reader:
             major_incident_manager=self.username(data, "major_incident_manager", users),
             stakeholders=self.usernames(data, "stakeholders", users),
             callers=self.usernames(data, "callers", users),
-            priorities=MappingProxyType(self.priorities(sla)),
+            priorities=MappingProxyType(self.priorities(sla, calendars)),
+            calendars=MappingProxyType(calendars),
             warning_threshold=self.threshold(sla),
             auto_close_after=self.duration(sla, "auto_close_after", "sla.auto_close_after"),
             max_reopens=self.count(sla, "max_reopens", "sla.max_reopens", minimum=0),
@@ -247,7 +259,58 @@ class _Reader:
                 raise self.fail(name, _unknown("user", username, users))
         return tuple(data[name])
 
-    def priorities(self, sla: Mapping[str, Any]) -> dict[int, PriorityPolicy]:
+    def calendars(self, raw: dict[str, Any]) -> dict[str, BusinessCalendar]:
+        if not raw:
+            raise self.fail("calendars", "the catalog needs at least one calendar")
+        return {name: self.calendar(name, entry) for name, entry in raw.items()}
+
+    def calendar(self, name: str, entry: Any) -> BusinessCalendar:
+        key = f"calendars.{name}"
+        if not isinstance(entry, dict):
+            raise self.fail(key, "expected an object (always, or time_zone/hours/holidays)")
+        if entry.get("always") is True:
+            return BusinessCalendar(name, ZoneInfo("UTC"), always=True)
+        zone_name = self.text(entry, "time_zone", f"{key}.time_zone")
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail(f"{key}.time_zone", f"unknown time zone {zone_name!r}") from None
+        hours = {}
+        for day, span in self.get(entry, "hours", f"{key}.hours", dict).items():
+            if day not in WEEKDAYS:
+                raise self.fail(f"{key}.hours.{day}", f"not a weekday ({', '.join(WEEKDAYS)})")
+            hours[WEEKDAYS.index(day)] = self.span(span, f"{key}.hours.{day}")
+        if not hours:
+            raise self.fail(f"{key}.hours", "a calendar needs at least one working day")
+        holidays = self.holidays(entry.get("holidays", {}), f"{key}.holidays")
+        return BusinessCalendar(name, zone, hours, holidays)
+
+    def span(self, value: Any, key: str) -> tuple[time, time]:
+        if not (isinstance(value, list) and len(value) == 2):
+            raise self.fail(key, 'expected ["HH:MM", "HH:MM"] (opening, closing)')
+        try:
+            opening, closing = (time.fromisoformat(v) for v in value)
+        except (TypeError, ValueError):
+            raise self.fail(key, f"{value} are not HH:MM times") from None
+        if not opening < closing:
+            raise self.fail(key, f"opening {value[0]} is not before closing {value[1]}")
+        return opening, closing
+
+    def holidays(self, entry: Any, key: str):
+        if not isinstance(entry, dict):
+            raise self.fail(key, "expected an object with country, subdivision, extra")
+        try:
+            extra = [date.fromisoformat(day) for day in entry.get("extra", [])]
+        except (TypeError, ValueError):
+            raise self.fail(f"{key}.extra", "expected a list of YYYY-MM-DD dates") from None
+        try:
+            return with_holidays(entry.get("country"), entry.get("subdivision"), extra)
+        except NotImplementedError as exc:
+            raise self.fail(key, f"the holidays library does not know it: {exc}") from None
+
+    def priorities(
+        self, sla: Mapping[str, Any], calendars: Mapping[str, BusinessCalendar]
+    ) -> dict[int, PriorityPolicy]:
         raw = self.get(sla, "priorities", "sla.priorities", dict)
         extras = sorted(set(raw) - {str(p) for p in PRIORITIES})
         if extras:
@@ -265,8 +328,12 @@ class _Reader:
                     f"{key}.resolution_minutes",
                     f"{resolution} is shorter than the response target ({response})",
                 )
+            calendar = self.text(entry, "calendar", f"{key}.calendar")
+            if calendar not in calendars:
+                raise self.fail(f"{key}.calendar", _unknown("calendar", calendar, calendars))
             policies[priority] = PriorityPolicy(
                 priority=priority,
+                calendar=calendar,
                 name=self.text(entry, "name", f"{key}.name"),
                 response_minutes=response,
                 resolution_minutes=resolution,

@@ -1,7 +1,8 @@
 """SLA targets for an incident, and moving them when a resolved incident is reopened.
 
-Targets are calendar minutes from the catalog's policy for the priority (business calendars
-come later). Times go in and out as ISO 8601 strings in UTC with an offset.
+Targets are working minutes of the calendar the catalog's policy names for the priority
+(24x7, or business hours with holidays; see `handlers.business_time`). Times go in and out
+as ISO 8601 strings in UTC with an offset.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SLA_KEYS = (
     "breached",
     "reopens",
     "max_reopens",
+    "calendar",
 )
 
 
@@ -40,10 +42,11 @@ def sla_targets(priority: int | None, opened_at: str) -> dict[str, Any]:
     opened = parse_time(opened_at, "sla_targets", "opened_at")
     cat = catalog()
     policy = cat.priorities[priority]
+    calendar = cat.calendar_of(priority)
     resolution = timedelta(minutes=policy.resolution_minutes)
-    response_due = opened + timedelta(minutes=policy.response_minutes)
-    resolution_due = opened + resolution
-    warning_at = opened + resolution * cat.warning_threshold
+    response_due = calendar.add(opened, timedelta(minutes=policy.response_minutes))
+    resolution_due = calendar.add(opened, resolution)
+    warning_at = calendar.add(opened, resolution * cat.warning_threshold)
     now = clock.now()
     return {
         "priority": priority,
@@ -57,6 +60,7 @@ def sla_targets(priority: int | None, opened_at: str) -> dict[str, Any]:
         "breached": resolution_due <= now,
         "reopens": 0,
         "max_reopens": cat.max_reopens,
+        "calendar": policy.calendar,
     }
 
 
@@ -64,8 +68,9 @@ def sla_targets(priority: int | None, opened_at: str) -> dict[str, Any]:
 def resume_sla(sla: dict[str, Any], paused_since: str) -> dict[str, Any]:
     """Restart the resolution clock of a reopened incident -> a new `sla` dict.
 
-    The clock stood still from `paused_since` (when it was resolved) until now, so the
-    resolution deadline and the warning move later by that long; the response target does
+    The clock stood still from `paused_since` (when it was resolved) until now: the working
+    time that was left then (to the warning, to the deadline) is left now, counted in the
+    policy's calendar. A deadline already passed stays passed. The response target does
     not move. `warned` / `breached` are recomputed against now and `reopens` goes up by one.
     """
     missing = [key for key in ("resolution_due", "warning_at", "reopens") if key not in sla]
@@ -80,9 +85,16 @@ def resume_sla(sla: dict[str, Any], paused_since: str) -> dict[str, Any]:
         raise HandlerInputError(
             f"resume_sla: paused_since {paused_since} is later than now ({now.isoformat()})"
         )
-    paused = now - paused_from
-    resolution_due = parse_time(sla["resolution_due"], "resume_sla", "sla.resolution_due") + paused
-    warning_at = parse_time(sla["warning_at"], "resume_sla", "sla.warning_at") + paused
+    calendar = _calendar(sla)
+    resolution_due = _resumed(
+        calendar,
+        parse_time(sla["resolution_due"], "resume_sla", "sla.resolution_due"),
+        paused_from,
+        now,
+    )
+    warning_at = _resumed(
+        calendar, parse_time(sla["warning_at"], "resume_sla", "sla.warning_at"), paused_from, now
+    )
     return {
         **sla,
         "resolution_due": resolution_due.isoformat(),
@@ -91,6 +103,22 @@ def resume_sla(sla: dict[str, Any], paused_since: str) -> dict[str, Any]:
         "breached": resolution_due <= now,
         "reopens": int(sla["reopens"]) + 1,
     }
+
+
+def _calendar(sla: dict[str, Any]):
+    """The calendar the clock counts in (a `sla` from before calendars: its priority's)."""
+    cat = catalog()
+    name = sla.get("calendar")
+    if isinstance(name, str) and name in cat.calendars:
+        return cat.calendars[name]
+    return cat.calendar_of(_checked_priority(sla.get("priority")))
+
+
+def _resumed(calendar, deadline: datetime, paused_from: datetime, now: datetime) -> datetime:
+    """Where `deadline` moves when the clock stood still from `paused_from` to `now`."""
+    if deadline <= paused_from:
+        return deadline  # already passed when the clock stopped: stays passed
+    return calendar.add(now, calendar.elapsed(paused_from, deadline))
 
 
 def parse_time(value: Any, operator_name: str, parameter: str) -> datetime:

@@ -51,15 +51,16 @@ def test_bundled_sla_policy():
             policy.response_minutes,
             policy.resolution_minutes,
             policy.status_update_interval,
+            policy.calendar,
         )
         for p, policy in cat.priorities.items()
     }
     assert table == {
-        1: ("Critical", 15, 240, "PT30M"),
-        2: ("High", 30, 480, "PT1H"),
-        3: ("Moderate", 240, 2880, "PT4H"),
-        4: ("Low", 480, 7200, "P1D"),
-        5: ("Planning", 2880, 20160, "P2D"),
+        1: ("Critical", 15, 240, "PT30M", "24x7"),
+        2: ("High", 30, 480, "PT1H", "24x7"),
+        3: ("Moderate", 240, 1800, "PT4H", "office"),
+        4: ("Low", 480, 3000, "P1D", "office"),
+        5: ("Planning", 1200, 6000, "P2D", "office"),
     }
     assert cat.warning_threshold == 0.75
     assert cat.auto_close_after == "P3D"
@@ -114,6 +115,26 @@ BROKEN = {
     "keyword of stopwords only": (
         lambda d: d["categories"]["network"]["subcategories"]["dns"].update(keywords=["the"]),
         "categories.network.subcategories.dns.keywords: 'the' has no word to match on",
+    ),
+    "unknown time zone": (
+        lambda d: d["calendars"]["office"].update(time_zone="Europe/Atlantis"),
+        "catalog.json: calendars.office.time_zone: unknown time zone 'Europe/Atlantis'",
+    ),
+    "closing before opening": (
+        lambda d: d["calendars"]["office"]["hours"].update(mon=["18:00", "08:00"]),
+        "catalog.json: calendars.office.hours.mon: opening 18:00 is not before closing 08:00",
+    ),
+    "not a weekday": (
+        lambda d: d["calendars"]["office"]["hours"].update(monday=["08:00", "18:00"]),
+        "catalog.json: calendars.office.hours.monday: not a weekday",
+    ),
+    "holidays of an unknown country": (
+        lambda d: d["calendars"]["office"]["holidays"].update(country="XX"),
+        "catalog.json: calendars.office.holidays: the holidays library does not know it",
+    ),
+    "policy naming an unknown calendar": (
+        lambda d: d["sla"]["priorities"]["3"].update(calendar="weekends"),
+        "catalog.json: sla.priorities.3.calendar: unknown calendar 'weekends'",
     ),
     "missing priority policy": (
         lambda d: d["sla"]["priorities"].pop("4"),

@@ -36,26 +36,47 @@ def test_p1_targets(frozen):
         "breached": False,
         "reopens": 0,
         "max_reopens": 5,
+        "calendar": "24x7",
     }
     assert tuple(sla) == SLA_KEYS
 
 
 @pytest.mark.parametrize(
-    ("priority", "name", "response", "resolution", "cycle"),
+    ("priority", "name", "response_due", "warning_at", "resolution_due", "cycle"),
     [
-        (2, "High", timedelta(minutes=30), timedelta(hours=8), "R/PT1H"),
-        (3, "Moderate", timedelta(hours=4), timedelta(days=2), "R/PT4H"),
-        (4, "Low", timedelta(hours=8), timedelta(days=5), "R/P1D"),
-        (5, "Planning", timedelta(days=2), timedelta(days=14), "R/P2D"),
+        # P2 counts round the clock
+        (2, "High", "2026-01-05T09:30", "2026-01-05T15:00", "2026-01-05T17:00", "R/PT1H"),
+        # P3-P5 count office hours, Mon-Fri 08:00-18:00 Europe/Berlin (07:00-17:00 UTC in
+        # winter), and skip Tuesday 6 January: Epiphany, a public holiday in Bavaria.
+        # P3: 4 h to respond, 30 h (3 office days) to resolve, warning at 75 %
+        (3, "Moderate", "2026-01-05T13:00", "2026-01-08T11:30", "2026-01-09T09:00", "R/PT4H"),
+        # P4: 8 h / 50 h
+        (4, "Low", "2026-01-05T17:00", "2026-01-09T16:30", "2026-01-13T09:00", "R/P1D"),
+        # P5: 20 h / 100 h
+        (5, "Planning", "2026-01-08T09:00", "2026-01-15T14:00", "2026-01-20T09:00", "R/P2D"),
     ],
 )
-def test_targets_per_priority(frozen, priority, name, response, resolution, cycle):
-    sla = sla_targets(priority, MONDAY_9.isoformat())
+def test_targets_count_the_policy_calendar(
+    frozen, priority, name, response_due, warning_at, resolution_due, cycle
+):
+    sla = sla_targets(priority, MONDAY_9.isoformat())  # Monday 10:00 in Berlin
     assert sla["priority_name"] == name
-    assert datetime.fromisoformat(sla["response_due"]) == MONDAY_9 + response
-    assert datetime.fromisoformat(sla["resolution_due"]) == MONDAY_9 + resolution
-    assert datetime.fromisoformat(sla["warning_at"]) == MONDAY_9 + resolution * 0.75
+    assert sla["response_due"] == response_due + ":00+00:00"
+    assert sla["warning_at"] == warning_at + ":00+00:00"
+    assert sla["resolution_due"] == resolution_due + ":00+00:00"
     assert sla["status_update_cycle"] == cycle
+    assert sla["calendar"] == ("24x7" if priority <= 2 else "office")
+
+
+def test_resume_in_office_hours_keeps_the_working_time_that_was_left(frozen):
+    sla = sla_targets(3, MONDAY_9.isoformat())  # due Friday 9 Jan 10:00 Berlin
+    resolved_at = datetime(2026, 1, 8, 16, 0, tzinfo=UTC)  # Thu 17:00 Berlin: 3 h left
+    frozen.set(datetime(2026, 1, 10, 12, 0, tzinfo=UTC))  # reopened on Saturday
+    resumed = resume_sla(sla, resolved_at.isoformat())
+    # Thu 17-18 and Fri 08-10 were left: 3 office hours -> Monday 12 January 11:00 Berlin
+    assert resumed["resolution_due"] == "2026-01-12T10:00:00+00:00"
+    assert resumed["warning_at"] == sla["warning_at"]  # passed before the pause: stays passed
+    assert (resumed["warned"], resumed["breached"]) == (True, False)
 
 
 def test_times_are_converted_to_utc(frozen):
