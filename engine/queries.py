@@ -141,6 +141,11 @@ def _story_line(event: dict[str, Any]) -> str:
             f"{at} #{event['seq']:<3}     {payload.get('operator')}"
             f"({_short(payload.get('params'))}) -> {_short(payload.get('result'))}"
         )
+    if kind == "escalation":
+        return (
+            f"{at} #{event['seq']:<3}   escalated ({payload.get('kind')}) to "
+            f"{payload.get('assignee')}: {payload.get('reason')}"
+        )
     if kind == "error":
         return f"{at} #{event['seq']:<3} ERROR {payload.get('error')}"
     return f"{at} #{event['seq']:<3} {kind} {payload}"

@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock, history, projection, versions, writeback
+from engine import assignment, clock, history, projection, versions, writeback
 from engine.bpmn import (
     CommandContext,
     ScriptEngine,
@@ -422,6 +422,10 @@ class Runtime:
             context.calls,
             [command, *history.entries_for(log.changes, context.calls, definition)],
         )
+        after = projection.waiting_on(workflow, definition, incident.caller)
+        new_tasks = [t for t in after.tasks if t.id not in before.task_ids]
+        escalations = assignment.assign_escalated(session, incident, new_tasks)
+        history.append(session, instance, clock.now(), escalations)
         if instance.status == "running":
             keep = functools.partial(self.workflows.keep, instance.id, instance.version, workflow)
             session.info.setdefault("after_commit", []).append(keep)
