@@ -52,6 +52,10 @@ def test_vpn_report_in_full():
         "confidence": 0.67,
         "group": "network-ops",
         "matched": ["vpn", "disconnect"],
+        "explanation": [
+            {"token": "vpn", "weight": 2.0, "source": "rule"},
+            {"token": "disconnect", "weight": 2.0, "source": "rule"},
+        ],
     }
 
 
@@ -63,6 +67,7 @@ def test_nothing_matched_stays_with_the_service_desk(text):
         "confidence": 0.0,
         "group": "service-desk",
         "matched": [],
+        "explanation": [],
     }
 
 
