@@ -1,8 +1,9 @@
 """Operator name -> handler function: the one place service tasks are dispatched.
 
-Handlers register with `@operator("name")`. The engine calls `call(name, params, incident)`
-with the parameters the diagram evaluated and the current incident record; the handler
-gets `incident` only if its signature asks for it.
+Handlers register with `@operator("name")`. The engine calls `call(name, params, incident,
+knowledge=...)` with the parameters the diagram evaluated, the current incident record and
+what the desk has learned; a handler gets `incident` / `knowledge` only if its signature
+asks for it, and a diagram may never pass them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from handlers.errors import HandlerError, HandlerInputError, UnknownOperator
 
 OPERATORS: dict[str, Callable[..., Any]] = {}
 
-# Filled by the engine from the incident record, never by the diagram.
+# Filled by the engine (the incident record; learned categorization), never by the diagram.
 INCIDENT_PARAMETER = "incident"
+KNOWLEDGE_PARAMETER = "knowledge"
+ENGINE_PARAMETERS = (INCIDENT_PARAMETER, KNOWLEDGE_PARAMETER)
 
 
 def operator(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -40,10 +43,17 @@ def known() -> list[str]:
     return sorted(OPERATORS)
 
 
-def call(name: str, params: dict[str, Any], incident: dict[str, Any] | None) -> Any:
+def call(
+    name: str,
+    params: dict[str, Any],
+    incident: dict[str, Any] | None,
+    knowledge: Callable[[], Any] | None = None,
+) -> Any:
     """Run the handler for operator `name` with the diagram's `params`.
 
-    `incident` is passed only to handlers that declare an `incident` parameter. Raises
+    `incident` is passed only to handlers that declare an `incident` parameter;
+    `knowledge()` is called, and its value passed, only for handlers that declare a
+    `knowledge` parameter (so it is loaded only when a handler wants it). Raises
     `UnknownOperator` for a name no handler provides and `HandlerInputError` when a required
     parameter is missing or one the handler does not take is given. Returns whatever the
     handler returns (a JSON-serializable value).
@@ -56,6 +66,8 @@ def call(name: str, params: dict[str, Any], incident: dict[str, Any] | None) -> 
     _check_parameters(name, signature, kwargs)
     if INCIDENT_PARAMETER in signature.parameters:
         kwargs[INCIDENT_PARAMETER] = incident
+    if KNOWLEDGE_PARAMETER in signature.parameters and knowledge is not None:
+        kwargs[KNOWLEDGE_PARAMETER] = knowledge()
     return func(**kwargs)
 
 
@@ -63,16 +75,17 @@ def _check_parameters(name: str, signature: inspect.Signature, params: dict[str,
     accepted = {
         param_name: param
         for param_name, param in signature.parameters.items()
-        if param_name != INCIDENT_PARAMETER
+        if param_name not in ENGINE_PARAMETERS
         and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
     }
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     takes = ", ".join(accepted) or "no parameters"
-    if INCIDENT_PARAMETER in params:
-        raise HandlerInputError(
-            f"operator {name!r}: parameter 'incident' is filled by the engine from the "
-            "incident record; the diagram must not pass it"
-        )
+    for engine_parameter in ENGINE_PARAMETERS:
+        if engine_parameter in params:
+            raise HandlerInputError(
+                f"operator {name!r}: parameter {engine_parameter!r} is filled by the engine; "
+                "the diagram must not pass it"
+            )
     missing = [
         param_name
         for param_name, param in accepted.items()
