@@ -14,6 +14,7 @@ from engine.bpmn import HandlerCall, dump_workflow
 from engine.definitions import ProcessDefinition
 from engine.errors import HandlerFailed
 from engine.history import Entry
+from engine.mail import outbox_rows
 from engine.store.models import HumanTask, Incident, Instance, Notification, Timer
 
 # The incident fields a handler result may set through "incident_update".
@@ -61,24 +62,10 @@ def write_back(
         if previous_group is not None:
             incident.reassignment_count += 1
     _sync_timers(connection, instance, before, after)
-    messages = [message for call in calls for message in call.notifications()]
-    if messages:
-        connection.execute(
-            insert(Notification),
-            [
-                {
-                    "incident_id": incident.id,
-                    "recipient": m["recipient"],
-                    "template": m["template"],
-                    "subject": m["subject"],
-                    "body": m["body"],
-                    "created_at": now,
-                    "due_at": now,
-                    "attempts": 0,
-                }
-                for m in messages
-            ],
-        )
+    if any(call.notifications() for call in calls):
+        # The HTML part is rendered from the incident record the handlers were given.
+        facts = workflow.script_engine.context.incident
+        connection.execute(insert(Notification), outbox_rows(calls, facts, incident.id, now))
     history.append(session, instance, now, entries)
 
 

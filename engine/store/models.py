@@ -169,10 +169,19 @@ class Timer(Base):
 
 
 class Notification(Base):
-    """A message to a person, written by a command and delivered after commit."""
+    """A message to a person, written by a command and delivered after commit.
+
+    `status`: pending -> delivered | suppressed | failed (see `engine.scheduler`).
+    `due_at` is when the worker tries next: the coalescing window after it was written,
+    then after each failed attempt the backoff. `message_id` is the Message-ID of the
+    mail that carries it, fixed when it is first claimed, so a retry sends the same mail.
+    """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_pending", "delivered_at", "due_at"),)
+    __table_args__ = (
+        Index("ix_notifications_due", "status", "due_at"),
+        Index("ix_notifications_pair", "incident_id", "recipient"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
@@ -180,11 +189,18 @@ class Notification(Base):
     template: Mapped[str] = mapped_column(String(50))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)  # the HTML body, rendered with `body`
+    status: Mapped[str] = mapped_column(String(20), default="pending", server_default="pending")
     created_at: Mapped[datetime]
     due_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None]
+    # For a suppressed status update: the notification that made it redundant.
+    suppressed_by: Mapped[int | None] = mapped_column(BigId)
 
 
 class HistoryEvent(Base):

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import pytest
+from jinja2 import Environment, FileSystemLoader, meta
 
 from handlers import notify as notify_module
 from handlers.catalog import catalog
 from handlers.errors import HandlerInputError
-from handlers.notify import PLACEHOLDERS, known_templates, notify, template_text
+from handlers.notify import (
+    PLACEHOLDERS,
+    TEMPLATE_DIR,
+    html_document,
+    known_templates,
+    notify,
+    render,
+    render_digest,
+    render_html,
+    template_text,
+)
 
 INCIDENT = {
     "number": "INC0001042",
@@ -100,9 +110,11 @@ def test_unknown_template_lists_the_known_ones():
     with pytest.raises(HandlerInputError) as caught:
         notify("sla_warn", "assignee", INCIDENT)
     assert "unknown template 'sla_warn'" in str(caught.value)
-    assert "major_incident, resolved, sla_breach, sla_warning, status_update, user_reply" in str(
+    assert "(known: assigned, closed, escalated, major_incident, major_incident_update, " in str(
         caught.value
     )
+    with pytest.raises(HandlerInputError, match="unknown template '_layout'"):
+        notify("_layout", "caller", INCIDENT)  # parts of templates are not kinds
 
 
 def test_unknown_role_lists_the_known_ones():
@@ -117,15 +129,108 @@ def test_caller_role_needs_an_incident_with_a_caller():
         notify("resolved", "caller", {**INCIDENT, "caller": None})
 
 
-def test_required_templates_exist():
-    assert {"major_incident", "sla_warning", "status_update", "resolved", "user_reply"} <= set(
-        known_templates()
-    )
+def test_every_kind_the_issue_names_has_a_template():
+    assert set(known_templates()) == {
+        "received",
+        "assigned",
+        "status_update",
+        "sla_warning",
+        "sla_breach",
+        "escalated",
+        "resolved",
+        "reopened",
+        "closed",
+        "major_incident",
+        "major_incident_update",
+        "user_reply",  # the diagram's forward_reply
+    }
 
 
 @pytest.mark.parametrize("name", known_templates())
-def test_templates_use_only_known_placeholders(name):
+def test_each_kind_has_a_text_and_an_html_part_using_only_known_names(name):
     subject, body = template_text(name)
     assert subject and body.strip()
-    used = set(re.findall(r"\$\{?([a-z_]+)", subject + body))
-    assert used <= set(PLACEHOLDERS), used - set(PLACEHOLDERS)
+    html = (TEMPLATE_DIR / f"{name}.html").read_text(encoding="utf-8")
+    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR))
+    for source in (subject, body, html):
+        used = _names(env, source)
+        assert used <= set(PLACEHOLDERS), used - set(PLACEHOLDERS)
+
+
+@pytest.mark.parametrize("name", known_templates())
+def test_each_kind_renders_without_any_incident_values(name):
+    message = render(name, "nobody", None)
+    html = render_html(name, "nobody", None)
+    assert "(not set)" in message["subject"] + message["body"]
+    assert "(not set)" in html
+    assert "{{" not in message["body"] + html and "None" not in message["body"] + html
+
+
+def test_html_is_escaped_and_text_is_not():
+    hostile = {**INCIDENT, "short_description": 'Printer <img src=x onerror="alert(1)"> & co'}
+    message = render("status_update", "alice", hostile)
+    html = render_html("status_update", "alice", hostile)
+    assert '<img src=x onerror="alert(1)"> & co' in message["body"]
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; co" in html
+    assert "<img" not in html
+    document = html_document("Update <b>", html, "INC0001042")
+    assert "<title>Update &lt;b&gt;</title>" in document and "<img" not in document
+
+
+def test_a_subject_is_one_line_whatever_the_description_holds():
+    message = render("major_incident", "claire", {**INCIDENT, "short_description": "a\nBcc: x"})
+    assert message["subject"] == "Major incident INC0001042: a Bcc: x"
+
+
+def test_a_note_is_shown_when_given_and_left_out_otherwise():
+    with_note = notify("reopened", "assignee", INCIDENT, note="Still <offline>")
+    [message] = with_note["notifications"]
+    assert "Note: Still <offline>" in message["body"]
+    assert "Still &lt;offline&gt;" in render_html("reopened", "pete", INCIDENT, "Still <offline>")
+    assert "Note:" not in notify("reopened", "assignee", INCIDENT)["notifications"][0]["body"]
+    assert "Note:" not in render_html("reopened", "pete", INCIDENT)
+
+
+def test_resolved_asks_the_caller_to_confirm():
+    [message] = notify("resolved", "caller", INCIDENT)["notifications"]
+    assert "Please confirm that the problem is fixed" in message["body"]
+    assert "Please confirm that the problem is fixed" in render_html("resolved", "alice", INCIDENT)
+
+
+def test_a_digest_lists_each_message_in_both_parts():
+    parts = [
+        {**render(name, "pete", INCIDENT), "html": render_html(name, "pete", INCIDENT)}
+        for name in ("user_reply", "sla_warning")
+    ]
+    parts.append({**render("reopened", "pete", INCIDENT), "html": None})  # text only
+    subject, text, html = render_digest("pete", INCIDENT, parts)
+    assert subject == "3 messages about INC0001042: Printer on floor 3 offline"
+    assert "Hello Pete Porter," in text
+    for index, part in enumerate(parts, start=1):
+        assert f"--- {index} of 3: {part['subject']} ---" in text
+        assert part["body"].strip() in text
+        assert part["subject"] in html
+    assert "<pre>alice does not accept the resolution" in html
+
+
+def _names(env: Environment, source: str) -> set[str]:
+    """Variables a template reads (loop variables and `loop` excluded)."""
+    return meta.find_undeclared_variables(env.parse(source))
+
+
+@pytest.mark.parametrize(
+    ("part", "extra"),
+    [
+        ("_facts.txt", set()),
+        ("_facts.html", set()),
+        ("_note.txt", set()),
+        ("_note.html", set()),
+        ("_digest.txt", {"count", "parts"}),
+        ("_digest.html", {"count", "parts"}),
+        ("_layout.html", {"subject", "content"}),
+    ],
+)
+def test_template_parts_use_only_known_names(part, extra):
+    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR))
+    used = _names(env, (TEMPLATE_DIR / part).read_text(encoding="utf-8"))
+    assert used <= set(PLACEHOLDERS) | extra, used - set(PLACEHOLDERS) - extra
