@@ -17,6 +17,7 @@ import contextvars
 import functools
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -167,6 +168,7 @@ class CommandContext:
 
     incident: dict[str, Any] = field(default_factory=dict)
     calls: list[HandlerCall] = field(default_factory=list)
+    knowledge: Callable[[], Any] | None = None  # learned categorization, read on demand
 
 
 class _Environment(TaskDataEnvironment):
@@ -197,13 +199,27 @@ class ScriptEngine(PythonScriptEngine):
     def call_service(self, task, operation_name, operation_params, **_kwargs):
         params = {name: spec["value"] for name, spec in operation_params.items()}
         element = task.task_spec.bpmn_id or task.task_spec.name
+        _fill_in_facts(self.context.incident, task.data)
         try:
-            result = handlers.registry.call(operation_name, params, self.context.incident)
+            result = handlers.registry.call(
+                operation_name, params, self.context.incident, self.context.knowledge
+            )
             encoded = json.dumps(result)
         except Exception as err:  # any handler failure stops the command, see runtime
             raise HandlerFailed(element, operation_name, f"{type(err).__name__}: {err}") from err
         self.context.calls.append(HandlerCall(element, operation_name, params, result))
         return encoded
+
+
+def _fill_in_facts(incident: dict[str, Any], data: dict[str, Any]) -> None:
+    """Complete the incident record of the command's start with what this command decided
+    so far (a priority set by the DMN a moment ago, a category, a group)."""
+    for name in ("priority", "category"):
+        if incident.get(name) is None and data.get(name) is not None:
+            incident[name] = data[name]
+    assignment = data.get("assignment")
+    if not incident.get("group") and isinstance(assignment, dict) and assignment.get("group"):
+        incident["group"] = assignment["group"]
 
 
 # --- serialization without the spec ---------------------------------------------------

@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import assignment, clock, history, projection, versions, writeback
+from engine import assignment, clock, history, knowledge, projection, versions, writeback
 from engine.bpmn import (
     CommandContext,
     ScriptEngine,
@@ -121,7 +121,9 @@ class Runtime:
                 "incident_number": incident.number,
                 "opened_at": now.isoformat(),
             }
-            context = CommandContext(incident=_facts(incident))
+            context = CommandContext(
+                incident=_facts(incident), knowledge=functools.partial(knowledge.load, session)
+            )
             workflow = new_workflow(definition.spec, definition.subprocess_specs, context)
             command = Entry(
                 "command",
@@ -377,7 +379,9 @@ class Runtime:
         command: Entry,
         apply: Callable,
     ) -> None:
-        context = CommandContext(incident=_facts(incident))
+        context = CommandContext(
+            incident=_facts(incident), knowledge=functools.partial(knowledge.load, session)
+        )
         workflow = self.workflows.take(instance.id, instance.version)
         if workflow is None:
             workflow = load_workflow(
@@ -426,6 +430,8 @@ class Runtime:
         new_tasks = [t for t in after.tasks if t.id not in before.task_ids]
         escalations = assignment.assign_escalated(session, incident, new_tasks)
         history.append(session, instance, clock.now(), escalations)
+        if instance.status == "completed":
+            knowledge.learn_from(session, incident)
         if instance.status == "running":
             keep = functools.partial(self.workflows.keep, instance.id, instance.version, workflow)
             session.info.setdefault("after_commit", []).append(keep)

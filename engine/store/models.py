@@ -243,3 +243,14 @@ class Membership(Base):
 
     group_name: Mapped[str] = mapped_column(ForeignKey("groups.name"), primary_key=True)
     username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)
+
+
+class LearnedCategories(Base):
+    """What technicians' final categorizations taught the `categorize` handler (one row)."""
+
+    __tablename__ = "learned_categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    knowledge: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    examples: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]

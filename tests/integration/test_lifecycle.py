@@ -301,3 +301,10 @@ def test_stored_state_equals_a_fresh_serialization_at_every_step(desk):
     desk.say(number, "reopen", {"reason": "again"})
     check()
     assert desk.runtime.workflows.hits > 0
+
+
+def test_the_major_incident_message_names_the_priority_set_in_the_same_command(desk):
+    number = desk.report(impact="high", urgency="high")
+    desk.categorize(number)  # the DMN sets P1 and stakeholders are told, in one command
+    [message, *_] = [n for n in desk.notifications(number) if n.template == "major_incident"]
+    assert "Priority:  1 (Critical)" in message.body
