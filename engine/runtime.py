@@ -231,7 +231,7 @@ class Runtime:
                 due = session.scalars(
                     select(Timer).where(
                         Timer.instance_id == instance_id,
-                        Timer.due_at <= now,
+                        Timer.due_at < now,  # SpiffWorkflow fires once the time has passed
                         Timer.failed_at.is_(None),
                     )
                 ).all()
@@ -256,7 +256,7 @@ class Runtime:
         except (HandlerFailed, ProcessError):
             with self.db.writing() as session:
                 for timer in session.scalars(
-                    select(Timer).where(Timer.instance_id == instance_id, Timer.due_at <= now)
+                    select(Timer).where(Timer.instance_id == instance_id, Timer.due_at < now)
                 ):
                     timer.failed_at = now
             raise

@@ -73,7 +73,7 @@ STATUS_UPDATE = "status_update"
 # (a GROUP BY over the whole table would make SQLite walk every armed timer).
 _due = (
     select(Timer.instance_id, Timer.due_at)
-    .where(Timer.due_at <= bindparam("now"), Timer.failed_at.is_(None))
+    .where(Timer.due_at < bindparam("now"), Timer.failed_at.is_(None))  # fired once passed
     .order_by(Timer.due_at)
     .limit(BATCH * 4)
     .subquery()
