@@ -186,6 +186,47 @@ def incident_retry(db: Database, number: str) -> None:
     click.echo(f"{number.upper()}: failed timers cleared; the worker will retry them")
 
 
+@incident.command("escalate")
+@click.argument("number")
+@click.option("--at", "at", default=None, help="When, ISO 8601 with a zone (2026-01-05T17:00Z).")
+@click.option("--after", "after", default=None, help="Or after how long, ISO 8601 (PT4H).")
+@click.option("--notify", "notify_user", default=None, help="Notify this user then.")
+@click.option("--reassign", "reassign_user", default=None, help="Or reassign the work to them.")
+@click.option("--note", default="", help="Why (shown in the message and the history).")
+@click.option("--by", "actor", default="cli", help="Who sets the rule (recorded).")
+@click.pass_obj
+@_fail_cleanly
+def incident_escalate(
+    db: Database,
+    number: str,
+    at: str | None,
+    after: str | None,
+    notify_user: str | None,
+    reassign_user: str | None,
+    note: str,
+    actor: str,
+) -> None:
+    """If NUMBER is not resolved by then, notify or reassign someone (fires like a timer)."""
+    from datetime import datetime
+
+    from engine import clock
+    from handlers.durations import parse_duration
+
+    if (at is None) == (after is None) or (notify_user is None) == (reassign_user is None):
+        raise click.UsageError("give one of --at/--after and one of --notify/--reassign")
+    try:
+        due = datetime.fromisoformat(at) if at else clock.now() + parse_duration(after or "")
+    except ValueError as err:
+        raise click.UsageError(f"cannot read the time: {err}") from None
+    action, target = ("notify", notify_user) if notify_user else ("reassign", reassign_user)
+    assert target is not None
+    rule = Runtime(db).add_escalation(number.upper(), due, action, target, note, actor=actor)
+    click.echo(
+        f"{number.upper()}: rule {rule} will {action} {target} at {due.isoformat()} "
+        "unless it is resolved by then"
+    )
+
+
 @incident.command("list")
 @click.option("--state", default=None, help="Only incidents in this state.")
 @click.option("--limit", default=20, show_default=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +21,16 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import assignment, clock, history, knowledge, projection, versions, writeback
+from engine import (
+    assignment,
+    clock,
+    escalations,
+    history,
+    knowledge,
+    projection,
+    versions,
+    writeback,
+)
 from engine.bpmn import (
     CommandContext,
     ScriptEngine,
@@ -39,6 +49,7 @@ from engine.forms import validate_form
 from engine.history import Entry
 from engine.store.db import Database
 from engine.store.models import (
+    EscalationRule,
     HumanTask,
     Incident,
     Instance,
@@ -278,6 +289,66 @@ class Runtime:
                 [Entry("command", actor=actor, payload={"command": "retry"})],
             )
 
+    def add_escalation(
+        self, number: str, due_at: datetime, action: str, target: str, note: str, actor: str
+    ) -> int:
+        """Add "if not resolved by `due_at`, notify/reassign `target`" to an incident."""
+        with self.db.writing() as session:
+            incident = self._incident(session, number)
+            instance, incident = self._locked(session, incident.instance_id)
+            escalations.check_rule(session, incident, due_at, action, target)
+            rule = EscalationRule(
+                incident_id=incident.id,
+                instance_id=instance.id,
+                due_at=due_at,
+                action=action,
+                target=target,
+                note=note,
+                created_by=actor,
+                created_at=clock.now(),
+            )
+            session.add(rule)
+            session.flush()
+            history.append(
+                session,
+                instance,
+                clock.now(),
+                [
+                    Entry(
+                        "command",
+                        actor=actor,
+                        payload={
+                            "command": "add_escalation",
+                            "rule": rule.id,
+                            "due_at": due_at.isoformat(),
+                            "action": action,
+                            "target": target,
+                            "note": note,
+                        },
+                    )
+                ],
+            )
+            return rule.id
+
+    def fire_escalation(self, rule_id: int, skip_locked: bool = False) -> bool:
+        """Fire a due escalation rule (the worker); False when skipped or not due."""
+        with self.db.writing() as session:
+            rule = session.get(EscalationRule, rule_id)
+            if rule is None or rule.fired_at is not None or rule.due_at >= clock.now():
+                return False
+            locked = self._lock(
+                session, rule.instance_id, None, skip_locked=skip_locked, allow_finished=True
+            )
+            if locked is None:
+                return False
+            instance, incident = locked
+            session.refresh(rule)
+            if rule.fired_at is not None:
+                return False  # another worker fired it while we waited for the lock
+            entry = escalations.fire(session, rule, incident, _facts(incident))
+            history.append(session, instance, clock.now(), [entry])
+            return True
+
     def claim_task(self, task_id: str, username: str | None, actor: str) -> None:
         """Assign an open task to `username` (None: back to the group queue)."""
         with self.db.writing() as session:
@@ -316,6 +387,7 @@ class Runtime:
         instance_id: int,
         expected_version: int | None,
         skip_locked: bool = False,
+        allow_finished: bool = False,
     ) -> tuple[Instance, Incident] | None:
         """Lock the instance row (FOR UPDATE; SQLite: the write transaction already holds
         the database) and read it with its incident; None only when `skip_locked` skipped."""
@@ -331,7 +403,7 @@ class Runtime:
                 return None
             raise NotFound(f"no process instance {instance_id}")
         instance, incident = row
-        self._check(instance, expected_version)
+        self._check(instance, expected_version, allow_finished)
         return instance, incident
 
     def _locked(self, session: Session, instance_id: int) -> tuple[Instance, Incident]:
@@ -340,13 +412,15 @@ class Runtime:
         return locked
 
     @staticmethod
-    def _check(instance: Instance, expected_version: int | None) -> None:
+    def _check(
+        instance: Instance, expected_version: int | None, allow_finished: bool = False
+    ) -> None:
         if expected_version is not None and instance.version != expected_version:
             raise Conflict(
                 f"the incident changed since you loaded it (version "
                 f"{expected_version}, now {instance.version}); reload and retry"
             )
-        if instance.status != "running":
+        if instance.status != "running" and not allow_finished:
             raise Conflict("the incident is closed; nothing can change it any more")
 
     def _lock_task(

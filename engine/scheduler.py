@@ -50,6 +50,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 
 from engine import clock
 from engine.errors import DeskflowError
+from engine.escalations import DUE_RULES
 from engine.mail import (
     MailSettings,
     Outgoing,
@@ -111,6 +112,7 @@ _PARTS = (
 class Sweep:
     timers_fired: int = 0
     instances: int = 0
+    escalations: int = 0
     delivered: int = 0
     suppressed: int = 0
     failures: list[str] = field(default_factory=list)
@@ -180,7 +182,22 @@ class Worker:
                 continue
             sweep.timers_fired += fired
             sweep.instances += 1 if fired else 0
+        sweep.escalations = self.fire_escalations(sweep.failures)
         return sweep
+
+    def fire_escalations(self, failures: list[str] | None = None) -> int:
+        """Fire technicians' per-incident escalation rules that are due."""
+        with self.db.engine.connect() as connection:
+            due = list(connection.execute(DUE_RULES, {"now": clock.now()}).scalars())
+        fired = 0
+        for rule_id in due:
+            try:
+                fired += self.runtime.fire_escalation(rule_id, skip_locked=True)
+            except DeskflowError as err:
+                log.warning("escalation rule %s failed: %s", rule_id, err)
+                if failures is not None:
+                    failures.append(f"escalation rule {rule_id}: {err}")
+        return fired
 
     def deliver_notifications(self, limit: int = BATCH) -> int:
         """Deliver what is due (see `deliver`); returns the notifications delivered."""

@@ -254,3 +254,22 @@ class LearnedCategories(Base):
     knowledge: Mapped[dict[str, Any]] = mapped_column(default=dict)
     examples: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
+
+
+class EscalationRule(Base):
+    """A technician's "if not resolved by `due_at`, notify / reassign `target`" on one incident."""
+
+    __tablename__ = "escalation_rules"
+    __table_args__ = (Index("ix_escalation_rules_due", "fired_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    due_at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(20))  # notify | reassign
+    target: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(Text)
