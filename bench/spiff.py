@@ -43,7 +43,7 @@ def start_data(report: dict[str, Any], actor: str, number: str, now: datetime) -
 
 
 def new_facts(report: dict[str, Any], number: str) -> dict[str, Any]:
-    """The incident record's facts at the start (`engine.runtime._facts`)."""
+    """The incident record's facts at the start (`engine.locks.facts`)."""
     return {
         "number": number,
         "caller": report["caller"],

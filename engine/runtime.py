@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,7 +23,6 @@ from sqlalchemy.orm import Session
 from engine import (
     assignment,
     clock,
-    escalations,
     history,
     knowledge,
     projection,
@@ -44,13 +42,13 @@ from engine.definitions import (
     Bundle,
     ProcessDefinition,
 )
+from engine.desk_commands import DeskCommands
 from engine.errors import Conflict, DeskflowError, HandlerFailed, NotFound, ProcessError
 from engine.forms import validate_form
 from engine.history import Entry
+from engine.locks import facts
 from engine.store.db import Database
 from engine.store.models import (
-    EscalationRule,
-    HumanTask,
     Incident,
     Instance,
     Timer,
@@ -77,7 +75,7 @@ def recorded_failures(method: Callable) -> Callable:
     return wrapper
 
 
-class Runtime:
+class Runtime(DeskCommands):
     """Deskflow's command side. Every public method is one transaction."""
 
     def __init__(self, db: Database, workflows: WorkflowCache | None = None) -> None:
@@ -133,7 +131,7 @@ class Runtime:
                 "opened_at": now.isoformat(),
             }
             context = CommandContext(
-                incident=_facts(incident), knowledge=functools.partial(knowledge.load, session)
+                incident=facts(incident), knowledge=functools.partial(knowledge.load, session)
             )
             workflow = new_workflow(definition.spec, definition.subprocess_specs, context)
             command = Entry(
@@ -272,177 +270,7 @@ class Runtime:
                     timer.failed_at = now
             raise
 
-    def retry(self, number: str, actor: str) -> None:
-        """Clear failed timers so the worker fires them again (after the cause is fixed)."""
-        with self.db.writing() as session:
-            incident = self._incident(session, number)
-            instance, incident = self._locked(session, incident.instance_id)
-            for timer in session.scalars(
-                select(Timer).where(Timer.instance_id == instance.id, Timer.failed_at.is_not(None))
-            ):
-                timer.failed_at = None
-            incident.last_error = None
-            history.append(
-                session,
-                instance,
-                clock.now(),
-                [Entry("command", actor=actor, payload={"command": "retry"})],
-            )
-
-    def add_escalation(
-        self, number: str, due_at: datetime, action: str, target: str, note: str, actor: str
-    ) -> int:
-        """Add "if not resolved by `due_at`, notify/reassign `target`" to an incident."""
-        with self.db.writing() as session:
-            incident = self._incident(session, number)
-            instance, incident = self._locked(session, incident.instance_id)
-            escalations.check_rule(session, incident, due_at, action, target)
-            rule = EscalationRule(
-                incident_id=incident.id,
-                instance_id=instance.id,
-                due_at=due_at,
-                action=action,
-                target=target,
-                note=note,
-                created_by=actor,
-                created_at=clock.now(),
-            )
-            session.add(rule)
-            session.flush()
-            history.append(
-                session,
-                instance,
-                clock.now(),
-                [
-                    Entry(
-                        "command",
-                        actor=actor,
-                        payload={
-                            "command": "add_escalation",
-                            "rule": rule.id,
-                            "due_at": due_at.isoformat(),
-                            "action": action,
-                            "target": target,
-                            "note": note,
-                        },
-                    )
-                ],
-            )
-            return rule.id
-
-    def fire_escalation(self, rule_id: int, skip_locked: bool = False) -> bool:
-        """Fire a due escalation rule (the worker); False when skipped or not due."""
-        with self.db.writing() as session:
-            rule = session.get(EscalationRule, rule_id)
-            if rule is None or rule.fired_at is not None or rule.due_at >= clock.now():
-                return False
-            locked = self._lock(
-                session, rule.instance_id, None, skip_locked=skip_locked, allow_finished=True
-            )
-            if locked is None:
-                return False
-            instance, incident = locked
-            session.refresh(rule)
-            if rule.fired_at is not None:
-                return False  # another worker fired it while we waited for the lock
-            entry = escalations.fire(session, rule, incident, _facts(incident))
-            history.append(session, instance, clock.now(), [entry])
-            return True
-
-    def claim_task(self, task_id: str, username: str | None, actor: str) -> None:
-        """Assign an open task to `username` (None: back to the group queue)."""
-        with self.db.writing() as session:
-            human = session.get(HumanTask, task_id)
-            if human is None:
-                raise Conflict(f"task {task_id} is not open")
-            instance, incident = self._locked(session, human.instance_id)
-            human.assignee = username
-            if human.lane != "User":
-                incident.assignee = username
-            history.append(
-                session,
-                instance,
-                clock.now(),
-                [
-                    Entry(
-                        "command",
-                        element=human.element,
-                        actor=actor,
-                        payload={"command": "claim_task", "assignee": username},
-                    )
-                ],
-            )
-
     # --- the machinery -----------------------------------------------------------------
-
-    def _incident(self, session: Session, number: str) -> Incident:
-        incident = session.scalars(select(Incident).where(Incident.number == number)).first()
-        if incident is None:
-            raise NotFound(f"no incident {number}")
-        return incident
-
-    def _lock(
-        self,
-        session: Session,
-        instance_id: int,
-        expected_version: int | None,
-        skip_locked: bool = False,
-        allow_finished: bool = False,
-    ) -> tuple[Instance, Incident] | None:
-        """Lock the instance row (FOR UPDATE; SQLite: the write transaction already holds
-        the database) and read it with its incident; None only when `skip_locked` skipped."""
-        row = session.execute(
-            select(Instance, Incident)
-            .join(Incident, Incident.instance_id == Instance.id)
-            .where(Instance.id == instance_id)
-            .with_for_update(of=Instance, skip_locked=skip_locked)
-            .execution_options(populate_existing=True)
-        ).first()
-        if row is None:
-            if skip_locked:
-                return None
-            raise NotFound(f"no process instance {instance_id}")
-        instance, incident = row
-        self._check(instance, expected_version, allow_finished)
-        return instance, incident
-
-    def _locked(self, session: Session, instance_id: int) -> tuple[Instance, Incident]:
-        locked = self._lock(session, instance_id, None)
-        assert locked is not None  # only skip_locked returns None
-        return locked
-
-    @staticmethod
-    def _check(
-        instance: Instance, expected_version: int | None, allow_finished: bool = False
-    ) -> None:
-        if expected_version is not None and instance.version != expected_version:
-            raise Conflict(
-                f"the incident changed since you loaded it (version "
-                f"{expected_version}, now {instance.version}); reload and retry"
-            )
-        if instance.status != "running" and not allow_finished:
-            raise Conflict("the incident is closed; nothing can change it any more")
-
-    def _lock_task(
-        self, session: Session, task_id: str, expected_version: int | None
-    ) -> tuple[Instance, Incident, HumanTask]:
-        """Lock the instance an open task belongs to; one round trip."""
-        row = session.execute(
-            select(Instance, Incident, HumanTask)
-            .join(Incident, Incident.instance_id == Instance.id)
-            .join(HumanTask, HumanTask.instance_id == Instance.id)
-            .where(HumanTask.id == task_id)
-            .with_for_update(of=Instance)
-            .execution_options(populate_existing=True)
-        ).first()
-        if row is None:
-            raise Conflict(
-                f"task {task_id} is not open (already completed, or no such task); "
-                "reload the incident to see what is open now"
-            )
-        instance, incident, human = row
-        self._check(instance, expected_version)
-        return instance, incident, human
 
     def _run(
         self,
@@ -454,7 +282,7 @@ class Runtime:
         apply: Callable,
     ) -> None:
         context = CommandContext(
-            incident=_facts(incident), knowledge=functools.partial(knowledge.load, session)
+            incident=facts(incident), knowledge=functools.partial(knowledge.load, session)
         )
         workflow = self.workflows.take(instance.id, instance.version)
         if workflow is None:
@@ -553,19 +381,6 @@ def _waits_for(workflow, message: str) -> bool:
             if getattr(start.event_definition, "name", None) == message:
                 return True
     return False
-
-
-def _facts(incident: Incident) -> dict[str, Any]:
-    return {
-        "number": incident.number,
-        "caller": incident.caller,
-        "short_description": incident.short_description,
-        "priority": incident.priority,
-        "category": incident.category,
-        "state": incident.state,
-        "group": incident.assignment_group,
-        "assignee": incident.assignee,
-    }
 
 
 def _element_of(err: Exception) -> str | None:
