@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine import clock
 from engine.runtime import Runtime
@@ -57,6 +57,14 @@ PATHS = {
     "auto-closed (no answer)": (7, True, "low", "low"),
 }
 
+# Paths that need the desk's own features (automated escalations): the demo drives them,
+# the benchmark (which compares engines on the process alone) does not.
+DESK_PATHS = {
+    "breach over a weekend (office hours)": (5, True, "medium", "medium"),
+    "automated escalation fired": (5, True, "medium", "medium"),
+}
+ALL_PATHS = {**PATHS, **DESK_PATHS}
+
 EXPECTED_CLOSE = {
     "self-help deflected": "deflected",
     "request fulfilled": "fulfilled",
@@ -83,6 +91,9 @@ class Outcome:
     major_incident: bool = False
     resolution_breached: bool = False
     reopen_count: int = 0
+    opened_at: datetime | None = None
+    resolution_due: datetime | None = None
+    automated_escalations: int = 0
 
 
 class Desk(Protocol):
@@ -92,6 +103,9 @@ class Desk(Protocol):
     def open_task(self, number: str, element: str) -> TaskRef: ...
     def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None: ...
     def message(self, number: str, name: str, payload: dict[str, Any], actor: str) -> None: ...
+    def add_escalation(
+        self, number: str, due: datetime, action: str, target: str, note: str, actor: str
+    ) -> None: ...
     def sweep(self) -> None: ...
     def resolution_due(self, number: str) -> datetime: ...
     def suggestion(self, number: str) -> dict[str, Any]: ...
@@ -185,6 +199,14 @@ class Driver:
         self.desk.message(number, message, payload, self.callers[number])
         self.tick(minutes=5)
 
+    def wait_until_friday_afternoon(self) -> None:
+        """Move the clock to the next Friday 15:00 in the office calendar's time zone."""
+        zone = self.catalog.calendars["office"].zone
+        local = clock.now().astimezone(zone)
+        days = (4 - local.weekday()) % 7 or 7
+        friday = (local + timedelta(days=days)).replace(hour=15, minute=0, second=0)
+        self.tick(minutes=int((friday - clock.now()).total_seconds() // 60))
+
     def tick(self, minutes: int = 0, hours: float = 0) -> None:
         """Time passes (the clock must be a FrozenClock); the worker does what is due."""
         current = clock.current()
@@ -196,7 +218,9 @@ class Driver:
 
     def drive(self, path: str) -> str:
         """One incident from report to closure along `path`; returns its number."""
-        _, broken, impact, urgency = PATHS[path]
+        _, broken, impact, urgency = ALL_PATHS[path]
+        if path == "breach over a weekend (office hours)":
+            self.wait_until_friday_afternoon()
         number = self.report(broken, impact, urgency)
         self.tick(minutes=self.rng.randint(1, 15))
         if not broken:
@@ -220,6 +244,24 @@ class Driver:
             due = self.desk.resolution_due(number)
             self.tick(minutes=int((due - clock.now()).total_seconds() // 60) - 30)  # warning
             self.tick(minutes=45)  # breach
+            self.specialist_resolves(number)
+        elif path == "breach over a weekend (office hours)":
+            self.diagnose(number, resolved=False)  # P3: 30 office hours, Friday to Thursday
+            due = self.desk.resolution_due(number)
+            self.tick(minutes=int((due - clock.now()).total_seconds() // 60) + 30)
+            self.specialist_resolves(number)
+        elif path == "automated escalation fired":
+            manager = self.catalog.manager_of(self.catalog.service_desk_group)
+            self.desk.add_escalation(
+                number,
+                clock.now() + timedelta(hours=2),
+                "notify",
+                manager,
+                "VIP caller: tell me if this is not solved in two hours",
+                actor=self.rng.choice(self.technicians),
+            )
+            self.diagnose(number, resolved=False)
+            self.tick(hours=3)
             self.specialist_resolves(number)
         elif path == "reopened, then confirmed":
             self.diagnose(number, resolved=True)
@@ -253,12 +295,23 @@ def check(path: str, number: str, outcome: Outcome) -> list[str]:
         problems.append(f"{number}: breach path but not marked breached")
     if path == "reopened, then confirmed" and outcome.reopen_count != 1:
         problems.append(f"{number}: reopened once but count {outcome.reopen_count}")
+    if path == "breach over a weekend (office hours)":
+        span = (
+            (outcome.resolution_due - outcome.opened_at)
+            if outcome.resolution_due and outcome.opened_at
+            else None
+        )
+        if not outcome.resolution_breached or span is None or span < timedelta(days=4):
+            problems.append(f"{number}: no breach counted in office hours over a weekend")
+    if path == "automated escalation fired" and outcome.automated_escalations != 1:
+        problems.append(f"{number}: {outcome.automated_escalations} automated escalation(s)")
     return problems
 
 
-def choose_paths(count: int, rng: random.Random):
+def choose_paths(count: int, rng: random.Random, paths: dict | None = None):
     """Every path once first (so a small demo shows them all), then the weighted mix."""
-    names, weights = list(PATHS), [w for w, *_ in PATHS.values()]
+    paths = PATHS if paths is None else paths
+    names, weights = list(paths), [w for w, *_ in paths.values()]
     for i in range(count):
         yield names[i] if i < len(names) else rng.choices(names, weights)[0]
 
@@ -285,6 +338,11 @@ class RuntimeDesk:
 
     def message(self, number: str, name: str, payload: dict[str, Any], actor: str) -> None:
         self.runtime.send_message(number, name, payload, actor=actor)
+
+    def add_escalation(
+        self, number: str, due: datetime, action: str, target: str, note: str, actor: str
+    ) -> None:
+        self.runtime.add_escalation(number, due, action, target, note, actor=actor)
 
     def sweep(self) -> None:
         self.worker.sweep()
@@ -330,6 +388,15 @@ class RuntimeDesk:
             incident = self._incident(session, number)
             instance = session.get(Instance, incident.instance_id)
             status = instance.status if instance else None
+            automated = session.scalar(
+                select(func.count())
+                .select_from(HistoryEvent)
+                .where(
+                    HistoryEvent.instance_id == incident.instance_id,
+                    HistoryEvent.kind == "escalation",
+                    HistoryEvent.actor == "worker",
+                )
+            )
         return Outcome(
             completed=status == "completed" and incident.state == "Closed",
             close_reason=incident.close_reason,
@@ -337,6 +404,9 @@ class RuntimeDesk:
             major_incident=incident.major_incident,
             resolution_breached=incident.resolution_breached,
             reopen_count=incident.reopen_count,
+            opened_at=incident.opened_at,
+            resolution_due=incident.resolution_due,
+            automated_escalations=automated or 0,
         )
 
 
@@ -355,9 +425,9 @@ class Summary:
         )
 
     def table(self) -> str:
-        width = max(len(p) for p in PATHS) + 2
+        width = max(len(p) for p in ALL_PATHS) + 2
         lines = [f"{'path':<{width}} incidents", f"{'-' * width} ---------"]
-        lines += [f"{name:<{width}} {self.paths[name]:>9}" for name in PATHS]
+        lines += [f"{name:<{width}} {self.paths[name]:>9}" for name in ALL_PATHS]
         lines.append(f"{'total':<{width}} {sum(self.paths.values()):>9}")
         lines.append("")
         lines.append(f"{'closed as':<{width}} incidents")
@@ -381,7 +451,7 @@ def run_demo(runtime: Runtime, count: int, seed: int = 7, progress: bool = False
     driver = Driver(desk, rng)
     summary = Summary(total=count)
     try:
-        for done, path in enumerate(choose_paths(count, rng), start=1):
+        for done, path in enumerate(choose_paths(count, rng, ALL_PATHS), start=1):
             number = driver.drive(path)
             summary.paths[path] += 1
             outcome = desk.outcome(number)

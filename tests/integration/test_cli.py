@@ -38,6 +38,8 @@ def test_demo_covers_every_path_and_adds_up(db, frozen_clock):
         "SLA warning and breach",
         "reopened, then confirmed",
         "auto-closed (no answer)",
+        "breach over a weekend (office hours)",
+        "automated escalation fired",
     ):
         assert int(table[path]) >= 1, path
     numbers = re.findall(r"INC\d{7}", run(db, "incident", "list", "--limit", "1").output)
