@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import history
+from engine import clock, history, sla_view
 from engine.errors import NotFound
 from engine.store.db import Database
 from engine.store.models import HumanTask, Incident, Instance
@@ -105,6 +105,10 @@ def render_incident(view: dict[str, Any]) -> str:
         value = inc[name]
         if value not in (None, "", [], False, 0):
             lines.append(f"  {name:<20} {value}")
+    sla = sla_view.clocks(view["history"], clock.now())
+    if sla:
+        lines.append("SLA (recomputed from the history):")
+        lines += [f"  {sla_view.describe(name, state)}" for name, state in sla.items()]
     lines.append("open tasks:" if view["open_tasks"] else "open tasks: none")
     for task in view["open_tasks"]:
         holder = task["assignee"] or task["group"] or "-"

@@ -28,6 +28,8 @@ SLA_KEYS = (
     "reopens",
     "max_reopens",
     "calendar",
+    "response_minutes",
+    "resolution_minutes",
 )
 
 
@@ -61,6 +63,8 @@ def sla_targets(priority: int | None, opened_at: str) -> dict[str, Any]:
         "reopens": 0,
         "max_reopens": cat.max_reopens,
         "calendar": policy.calendar,
+        "response_minutes": policy.response_minutes,
+        "resolution_minutes": policy.resolution_minutes,
     }
 
 

@@ -37,6 +37,8 @@ def test_p1_targets(frozen):
         "reopens": 0,
         "max_reopens": 5,
         "calendar": "24x7",
+        "response_minutes": 15,
+        "resolution_minutes": 240,
     }
     assert tuple(sla) == SLA_KEYS
 
