@@ -10,10 +10,12 @@ from engine.errors import FormInvalid
 
 
 def validate_form(name: str, schema: dict, data: Any) -> dict:
-    """Return `data` if it satisfies `schema`; else raise FormInvalid with field -> message.
+    """`data` with the schema's defaults for the fields it leaves out, if it satisfies
+    `schema`; else raise FormInvalid with field -> message.
 
     Errors are keyed by the top-level field they concern ("(form)" for the whole form), so
-    a UI can show each one next to its input.
+    a UI can show each one next to its input. Defaults are filled in so that the process
+    can rely on every field of the form being there (a checkbox left unticked, say).
     """
     if not isinstance(data, dict):
         raise FormInvalid(name, {"(form)": "form data must be a JSON object"})
@@ -24,7 +26,12 @@ def validate_form(name: str, schema: dict, data: Any) -> dict:
         errors.setdefault(field, _message(error))
     if errors:
         raise FormInvalid(name, errors)
-    return data
+    defaults = {
+        field: spec["default"]
+        for field, spec in schema.get("properties", {}).items()
+        if isinstance(spec, dict) and "default" in spec and field not in data
+    }
+    return {**defaults, **data}
 
 
 def _field_of(error: jsonschema.ValidationError) -> str:

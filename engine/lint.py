@@ -278,6 +278,8 @@ def _enumerations(forms) -> dict[str, list]:
         for name, prop in schema.get("properties", {}).items():
             if isinstance(prop, dict) and "enum" in prop:
                 values.setdefault(name, list(prop["enum"]))
+            elif isinstance(prop, dict) and prop.get("type") == "boolean":
+                values.setdefault(name, [True, False])
     return values
 
 

@@ -308,3 +308,21 @@ def test_the_major_incident_message_names_the_priority_set_in_the_same_command(d
     desk.categorize(number)  # the DMN sets P1 and stakeholders are told, in one command
     [message, *_] = [n for n in desk.notifications(number) if n.template == "major_incident"]
     assert "Priority:  1 (Critical)" in message.body
+
+
+def test_a_declared_major_incident_is_priority_one_whatever_the_matrix_says(desk):
+    number = desk.report(impact="low", urgency="low")  # P5 by the matrix
+    desk.complete(
+        number,
+        "categorize_incident",
+        {"category": "network", "subcategories": ["vpn"], "major_incident": True},
+    )
+    incident = desk.incident(number)
+    assert incident.priority == 1 and incident.major_incident is True
+    assert any(n.template == "major_incident" for n in desk.notifications(number))
+
+
+def test_an_undeclared_incident_keeps_the_matrix_priority(desk):
+    number = desk.report(impact="low", urgency="low")
+    desk.categorize(number)  # the form's default: not a major incident
+    assert desk.incident(number).priority == 5

@@ -116,10 +116,13 @@ def test_dmn_gap_is_refused_naming_the_missing_cell():
     dmn = definitions.bundled().dmns[0].text
     # drop the rule for impact low × urgency low (the last rule of the table)
     rules = re.findall(r"<rule [\s\S]*?</rule>", dmn)
-    assert len(rules) == 9
+    assert len(rules) == 10  # a declared major incident, then the 3 x 3 matrix
     broken = dmn.replace(rules[-1], "")
     problems = problems_of(bundled_with(dmn=broken))
-    assert any("has no rule for impact='low' × urgency='low'" in p.message for p in problems)
+    assert any(
+        "has no rule for major_incident=False × impact='low' × urgency='low'" in p.message
+        for p in problems
+    )
     assert problems[0].element == "prioritize"
 
 

@@ -65,3 +65,16 @@ def test_history_hash_changes_with_any_field():
         row_hash(GENESIS, 1, 1, at, Entry("command", "diagnose", "tina", {"x": 2})),
     ]
     assert base not in variants and len(set(variants)) == len(variants)
+
+
+def test_form_defaults_fill_the_fields_left_out():
+    schema = {
+        **SCHEMA,
+        "properties": {**SCHEMA["properties"], "major": {"type": "boolean", "default": False}},
+    }
+    data = validate_form("categorize", schema, {"category": "email", "subcategories": ["spam"]})
+    assert data == {"category": "email", "subcategories": ["spam"], "major": False}
+    given = validate_form(
+        "categorize", schema, {"category": "email", "subcategories": ["spam"], "major": True}
+    )
+    assert given["major"] is True
