@@ -56,7 +56,7 @@ from engine.store.models import (
 from engine.versions import PROCESS_KEY, Deployed
 from engine.workflow_cache import WorkflowCache
 
-MESSAGES = ("confirm", "reopen", "user_reply")
+MESSAGES = ("confirm", "reopen", "user_reply", "hold", "resume")
 
 
 def recorded_failures(method: Callable) -> Callable:
@@ -306,6 +306,9 @@ class Runtime(DeskCommands):
     ) -> None:
         log = TaskLog(set(definition.elements), projection.live_task_ids(workflow))
         before = projection.waiting_on(workflow, definition, incident.caller)
+        context.incident["open_tasks"] = [
+            {"element": t.element, "lane": t.lane} for t in before.tasks
+        ]
         try:
             with log:
                 skip_missed_cycles(workflow, clock.now())

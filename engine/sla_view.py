@@ -6,8 +6,8 @@ come from the recorded `sla_targets` result, the moments from the recorded event
 - response: starts when the incident was opened; stops at the first user task completed
   in a technician's lane (Service Desk or Specialist Support); never pauses.
 - resolution: starts when opened; pauses when the resolution is recorded (the incident
-  waits on the caller's answer) and resumes when it is reopened (`resume_sla`); stops
-  when the incident is closed.
+  waits on the caller's answer) or the incident is put on hold (`pause_sla`), resumes
+  when it is reopened or work resumes (`resume_sla`); stops when the incident is closed.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def clocks(history: list[dict[str, Any]], now: datetime) -> dict[str, ClockState
         if event["kind"] != "handler":
             continue
         operator = payload["operator"]
-        if operator == "record_resolution" and not paused:
+        if operator in ("record_resolution", "pause_sla") and not paused:
             resolution.append(ClockEvent(event["at"], "pause"))
             paused = True
         elif operator == "resume_sla" and paused:

@@ -68,9 +68,35 @@ def sla_targets(priority: int | None, opened_at: str) -> dict[str, Any]:
     }
 
 
+@operator("pause_sla")
+def pause_sla(sla: dict[str, Any], reason: str, incident: dict[str, Any] | None = None) -> dict:
+    """Stop the resolution clock while the incident waits on the caller or a vendor.
+
+    -> the `sla` dict with `paused_since` (now), `hold_reason`, `holds` counted, and
+    `held_task`: the technicians' task that was open (the process resumes there).
+    `resume_sla(sla, sla["paused_since"], reopen=False)` starts the clock again.
+    """
+    if not isinstance(reason, str) or not reason.strip():
+        raise HandlerInputError("pause_sla: say why the incident is on hold (reason)")
+    if sla.get("paused_since"):
+        raise HandlerInputError("pause_sla: the clock is already paused")
+    open_tasks = (incident or {}).get("open_tasks") or []
+    held = [t["element"] for t in open_tasks if t.get("lane") != "User"]
+    return {
+        **sla,
+        "paused_since": clock.now().isoformat(),
+        "hold_reason": reason.strip(),
+        "holds": int(sla.get("holds") or 0) + 1,
+        "held_task": held[0] if held else None,
+    }
+
+
 @operator("resume_sla")
-def resume_sla(sla: dict[str, Any], paused_since: str) -> dict[str, Any]:
+def resume_sla(sla: dict[str, Any], paused_since: str, reopen: bool = True) -> dict[str, Any]:
     """Restart the resolution clock of a reopened incident -> a new `sla` dict.
+
+    With `reopen=False` the clock restarts after a hold (`pause_sla`) instead: no reopen is
+    counted and the process goes back to the task it was at (`held_task` is kept).
 
     The clock stood still from `paused_since` (when it was resolved) until now: the working
     time that was left then (to the warning, to the deadline) is left now, counted in the
@@ -99,14 +125,18 @@ def resume_sla(sla: dict[str, Any], paused_since: str) -> dict[str, Any]:
     warning_at = _resumed(
         calendar, parse_time(sla["warning_at"], "resume_sla", "sla.warning_at"), paused_from, now
     )
-    return {
+    resumed = {
         **sla,
         "resolution_due": resolution_due.isoformat(),
         "warning_at": warning_at.isoformat(),
         "warned": warning_at <= now,
         "breached": resolution_due <= now,
-        "reopens": int(sla["reopens"]) + 1,
+        "reopens": int(sla["reopens"]) + (1 if reopen else 0),
+        "paused_since": None,
     }
+    if reopen:
+        resumed["held_task"] = None  # a reopened incident goes back to diagnosis
+    return resumed
 
 
 def _calendar(sla: dict[str, Any]):

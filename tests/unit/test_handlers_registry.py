@@ -23,6 +23,7 @@ def test_importing_handlers_registers_every_contract_operator():
         "close_incident",
         "escalate",
         "notify",
+        "pause_sla",
         "record_resolution",
         "resume_sla",
         "sla_targets",

@@ -127,10 +127,33 @@ def test_resume_shifts_resolution_clock_by_the_pause(frozen):
     assert resumed["response_due"] == sla["response_due"]  # the response clock never pauses
     assert resumed["reopens"] == 1
     assert (resumed["warned"], resumed["breached"]) == (False, False)
-    assert {
-        k: v for k, v in resumed.items() if k not in ("resolution_due", "warning_at", "reopens")
-    } == {k: v for k, v in sla.items() if k not in ("resolution_due", "warning_at", "reopens")}
+    moved = ("resolution_due", "warning_at", "reopens", "paused_since", "held_task")
+    assert {k: v for k, v in resumed.items() if k not in moved} == {
+        k: v for k, v in sla.items() if k not in moved
+    }
+    assert (resumed["paused_since"], resumed["held_task"]) == (None, None)
     assert sla["reopens"] == 0  # the input is not changed
+
+
+def test_a_hold_pauses_the_clock_and_work_resumes_where_it_was(frozen):
+    from handlers.sla import pause_sla
+
+    sla = sla_targets(1, MONDAY_9.isoformat())  # due 13:00 UTC, round the clock
+    frozen.set(MONDAY_9 + timedelta(hours=1))
+    incident = {
+        "open_tasks": [{"element": "investigate_and_resolve", "lane": "Specialist Support"}]
+    }
+    held = pause_sla(sla, "awaiting vendor", incident=incident)
+    assert held["held_task"] == "investigate_and_resolve" and held["holds"] == 1
+    assert held["paused_since"] == "2026-01-05T10:00:00+00:00"
+    with pytest.raises(HandlerInputError, match="already paused"):
+        pause_sla(held, "again", incident=incident)
+    frozen.advance(timedelta(hours=5))  # the vendor answered five hours later
+    resumed = resume_sla(held, held["paused_since"], reopen=False)
+    assert resumed["resolution_due"] == "2026-01-05T18:00:00+00:00"  # 3 h left, from 15:00
+    assert resumed["reopens"] == 0 and resumed["held_task"] == "investigate_and_resolve"
+    with pytest.raises(HandlerInputError, match="say why"):
+        pause_sla(sla, " ", incident=incident)
 
 
 def test_resume_recomputes_flags_and_counts_reopens(frozen):
