@@ -186,6 +186,26 @@ def incident_retry(db: Database, number: str) -> None:
     click.echo(f"{number.upper()}: failed timers cleared; the worker will retry them")
 
 
+@incident.command("send")
+@click.argument("number")
+@click.argument("message", type=click.Choice(["confirm", "reopen", "user_reply", "hold", "resume"]))
+@click.option(
+    "--data", "data", default="{}", help='The payload, JSON (e.g. \'{"reason": "..."}\').'
+)
+@click.option("--by", "actor", required=True, help="Who sends it (recorded).")
+@click.pass_obj
+@_fail_cleanly
+def incident_send(db: Database, number: str, message: str, data: str, actor: str) -> None:
+    """Send MESSAGE to NUMBER's process: confirm, reopen, user_reply, hold or resume."""
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError as err:
+        raise click.UsageError(f"--data is not JSON: {err.msg}") from None
+    Runtime(db).send_message(number.upper(), message, payload, actor=actor)
+    view = queries.incident_view(db, number.upper())
+    click.echo(f"{number.upper()}: {message} delivered; state now {view['incident']['state']}")
+
+
 @incident.command("escalate")
 @click.argument("number")
 @click.option("--at", "at", default=None, help="When, ISO 8601 with a zone (2026-01-05T17:00Z).")

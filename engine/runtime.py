@@ -370,7 +370,7 @@ class Runtime(DeskCommands):
 
 def _waits_for(workflow, message: str) -> bool:
     """Whether a live catch event (or event subprocess start) would catch `message`."""
-    waiting = TaskState.WAITING | TaskState.READY | TaskState.FUTURE | TaskState.LIKELY
+    waiting = TaskState.WAITING | TaskState.READY  # predicted catch events do not catch yet
     for task in projection.all_tasks(workflow):
         event = getattr(task.task_spec, "event_definition", None)
         names = {

@@ -89,3 +89,23 @@ def test_worker_once_fires_what_is_due(db, frozen_clock):
     result = run(db, "worker", "--once")
     assert result.exit_code == 0
     assert "fired 1 timer(s) on 1 incident(s)" in result.output
+
+
+def test_messages_can_be_sent_from_the_cli(db, frozen_clock):
+    from engine.runtime import Runtime
+
+    from .desk import Desk
+
+    run(db, "init")
+    desk = Desk(Runtime(db), frozen_clock)
+    number = desk.report()
+    desk.categorize(number)
+    desk.resolve_first_line(number)
+    result = run(
+        db, "incident", "send", number, "reopen", "--data", '{"reason": "again"}', "--by", "alice"
+    )
+    assert result.exit_code == 0 and "state now In Progress" in result.output
+    refused = run(db, "incident", "send", number, "confirm", "--by", "alice")
+    assert refused.exit_code == 1 and "not waiting for 'confirm'" in refused.output
+    bad = run(db, "incident", "send", number, "user_reply", "--data", "{oops", "--by", "alice")
+    assert bad.exit_code != 0 and "--data is not JSON" in bad.output
