@@ -52,9 +52,11 @@ class Waiting:
         return {task.id for task in self.tasks}
 
 
-def waiting_on(workflow, definition: ProcessDefinition, caller: str) -> Waiting:
+def waiting_on(
+    workflow, definition: ProcessDefinition, caller: str, group: str | None = None
+) -> Waiting:
     return Waiting(
-        tuple(open_tasks(workflow, definition, caller)),
+        tuple(open_tasks(workflow, definition, caller, group)),
         frozenset((t.element, t.due_at) for t in armed_timers(workflow)),
     )
 
@@ -114,8 +116,15 @@ def _state_property(task_spec, definition: ProcessDefinition) -> str | None:
     return None
 
 
-def open_tasks(workflow, definition: ProcessDefinition, caller: str) -> list[OpenTask]:
-    """The user tasks waiting for a person, with the lane, group and form they name."""
+def open_tasks(
+    workflow, definition: ProcessDefinition, caller: str, group: str | None = None
+) -> list[OpenTask]:
+    """The user tasks waiting for a person, with the lane, group and form they name.
+
+    A specialist task whose data names no group (work resumed after a hold, whose data
+    is what the subprocess started with) stays with `group`, the incident's current one.
+    """
+    current_group = group
     found = []
     for task in all_tasks(workflow):
         if not (task.state & TaskState.READY and task.task_spec.manual):
@@ -128,7 +137,7 @@ def open_tasks(workflow, definition: ProcessDefinition, caller: str) -> list[Ope
         elif "group" in element.properties:
             group = workflow.script_engine.evaluate(task, element.properties["group"])
         elif lane == SPECIALIST_LANE:
-            group = (task.data.get("assignment") or {}).get("group")
+            group = (task.data.get("assignment") or {}).get("group") or current_group
         else:
             group = DEFAULT_GROUPS.get(lane or "")
         found.append(

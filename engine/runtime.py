@@ -305,7 +305,9 @@ class Runtime(DeskCommands):
         apply: Callable,
     ) -> None:
         log = TaskLog(set(definition.elements), projection.live_task_ids(workflow))
-        before = projection.waiting_on(workflow, definition, incident.caller)
+        before = projection.waiting_on(
+            workflow, definition, incident.caller, incident.assignment_group
+        )
         context.incident["open_tasks"] = [
             {"element": t.element, "lane": t.lane} for t in before.tasks
         ]
@@ -331,7 +333,9 @@ class Runtime(DeskCommands):
             context.calls,
             [command, *history.entries_for(log.changes, context.calls, definition)],
         )
-        after = projection.waiting_on(workflow, definition, incident.caller)
+        after = projection.waiting_on(
+            workflow, definition, incident.caller, incident.assignment_group
+        )
         new_tasks = [t for t in after.tasks if t.id not in before.task_ids]
         escalations = assignment.assign_escalated(session, incident, new_tasks)
         history.append(session, instance, clock.now(), escalations)

@@ -55,7 +55,7 @@ def write_back(
     instance.status = "completed" if workflow.is_completed() else "running"
 
     connection = session.connection()
-    after = projection.waiting_on(workflow, definition, incident.caller)
+    after = projection.waiting_on(workflow, definition, incident.caller, incident.assignment_group)
     _sync_tasks(connection, instance, incident, before, after, now)
     if incident.assignment_group != previous_group:
         incident.assignee = None
