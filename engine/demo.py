@@ -62,6 +62,7 @@ PATHS = {
 DESK_PATHS = {
     "breach over a weekend (office hours)": (5, True, "medium", "medium"),
     "automated escalation fired": (5, True, "medium", "medium"),
+    "on hold, waiting for a vendor": (5, True, "medium", "high"),
 }
 ALL_PATHS = {**PATHS, **DESK_PATHS}
 
@@ -94,6 +95,7 @@ class Outcome:
     opened_at: datetime | None = None
     resolution_due: datetime | None = None
     automated_escalations: int = 0
+    holds: int = 0
 
 
 class Desk(Protocol):
@@ -263,6 +265,13 @@ class Driver:
             self.diagnose(number, resolved=False)
             self.tick(hours=3)
             self.specialist_resolves(number)
+        elif path == "on hold, waiting for a vendor":
+            self.diagnose(number, resolved=False)  # P2: 8 h round the clock
+            technician = self.rng.choice(self.technicians)
+            self.desk.message(number, "hold", {"reason": "awaiting vendor"}, technician)
+            self.tick(hours=12)  # longer than the whole target: no breach while on hold
+            self.desk.message(number, "resume", {"note": "the vendor shipped a fix"}, technician)
+            self.specialist_resolves(number)
         elif path == "reopened, then confirmed":
             self.diagnose(number, resolved=True)
             self.answer(number, "reopen", {"reason": "It happened again this morning."})
@@ -303,6 +312,12 @@ def check(path: str, number: str, outcome: Outcome) -> list[str]:
         )
         if not outcome.resolution_breached or span is None or span < timedelta(days=4):
             problems.append(f"{number}: no breach counted in office hours over a weekend")
+    if path == "on hold, waiting for a vendor" and (
+        outcome.holds != 1 or outcome.resolution_breached
+    ):
+        problems.append(
+            f"{number}: {outcome.holds} hold(s), breached={outcome.resolution_breached}"
+        )
     if path == "automated escalation fired" and outcome.automated_escalations != 1:
         problems.append(f"{number}: {outcome.automated_escalations} automated escalation(s)")
     return problems
@@ -397,6 +412,15 @@ class RuntimeDesk:
                     HistoryEvent.actor == "worker",
                 )
             )
+            holds = session.scalar(
+                select(func.count())
+                .select_from(HistoryEvent)
+                .where(
+                    HistoryEvent.instance_id == incident.instance_id,
+                    HistoryEvent.kind == "handler",
+                    HistoryEvent.element == "pause_sla_clock",
+                )
+            )
         return Outcome(
             completed=status == "completed" and incident.state == "Closed",
             close_reason=incident.close_reason,
@@ -407,6 +431,7 @@ class RuntimeDesk:
             opened_at=incident.opened_at,
             resolution_due=incident.resolution_due,
             automated_escalations=automated or 0,
+            holds=holds or 0,
         )
 
 

@@ -40,6 +40,7 @@ def test_demo_covers_every_path_and_adds_up(db, frozen_clock):
         "auto-closed (no answer)",
         "breach over a weekend (office hours)",
         "automated escalation fired",
+        "on hold, waiting for a vendor",
     ):
         assert int(table[path]) >= 1, path
     numbers = re.findall(r"INC\d{7}", run(db, "incident", "list", "--limit", "1").output)
