@@ -64,7 +64,11 @@ class InMemory:
         return number
 
     def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None:
-        self._command("complete_task", number, lambda wf: spiff.complete(wf, task.id, form))
+        self._command(
+            "complete_task",
+            number,
+            lambda wf: spiff.complete(wf, task.id, form, self.definition.forms),
+        )
 
     def message(self, number: str, name: str, payload: dict[str, Any], actor: str) -> None:
         self._command("send_message", number, lambda wf: spiff.deliver(wf, name, payload))

@@ -125,7 +125,11 @@ class Naive:
 
     def complete(self, number: str, task: TaskRef, form: dict[str, Any], actor: str) -> None:
         form = self._validate(task.element, form)
-        self._command("complete_task", number, lambda wf, facts: spiff.complete(wf, task.id, form))
+        self._command(
+            "complete_task",
+            number,
+            lambda wf, facts: spiff.complete(wf, task.id, form, self.definition.forms),
+        )
 
     def message(self, number: str, name: str, payload: dict[str, Any], actor: str) -> None:
         self._command("send_message", number, lambda wf, facts: spiff.deliver(wf, name, payload))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+RESULTS = Path(
+    os.environ.get("DESKFLOW_BENCH_RESULTS")
+    or Path(__file__).resolve().parent / "results" / "latest.json"
+)
 
 # The targets.
 B_OVER_A = 0.33
@@ -185,7 +189,7 @@ def render(results: dict[str, Any]) -> str:
     for target, measured, passed in targets(results):
         verdict = "PASS" if passed else "MISS"
         lines.append(f"  {target:<54}{measured:>14}   {verdict}")
-    lines.append(f"\nresults written to {RESULTS.relative_to(RESULTS.parents[2])}")
+    lines.append(f"\nresults written to {RESULTS}")
     return "\n".join(lines)
 
 

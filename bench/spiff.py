@@ -19,6 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import clock, projection
 from engine.bpmn import CommandContext, run_until_waiting, skip_missed_cycles
 from engine.definitions import ProcessDefinition
+from engine.forms import validate_form
 from engine.writeback import INCIDENT_UPDATES
 
 from .lifecycle import Outcome
@@ -90,11 +91,15 @@ def ready_user_task(workflow, element: str):
     raise RuntimeError(f"expected an open task '{element}'")
 
 
-def complete(workflow, task_id, form: dict[str, Any]) -> None:
-    """`Runtime.complete_task`'s engine part: form into the task data, run, steps."""
+def complete(workflow, task_id, form: dict[str, Any], forms: dict[str, dict]) -> None:
+    """`Runtime.complete_task`'s engine part: the form checked (its defaults filled in)
+    against the schema the task names, into the task data, run, steps."""
     task = workflow.get_task_from_id(task_id)
     if task is None or not task.has_state(TaskState.READY):
         raise RuntimeError(f"task {task_id} is not open")
+    name = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}).get("form")
+    if name in forms:
+        form = validate_form(name, forms[name], form)
     task.data.update(form)
     task.run()
     run_until_waiting(workflow)
