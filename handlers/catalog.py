@@ -83,7 +83,8 @@ class Catalog:
     callers: tuple[str, ...]
     priorities: Mapping[int, PriorityPolicy]
     calendars: Mapping[str, BusinessCalendar]
-    warning_threshold: float
+    warning_threshold: float  # share of the resolution target: the assignee is warned
+    escalation_threshold: float  # later share: assignee and the group's manager are told
     auto_close_after: str
     max_reopens: int
 
@@ -165,7 +166,10 @@ class _Reader:
             callers=self.usernames(data, "callers", users),
             priorities=MappingProxyType(self.priorities(sla, calendars)),
             calendars=MappingProxyType(calendars),
-            warning_threshold=self.threshold(sla),
+            warning_threshold=self.threshold(sla, "warning_threshold", 0.0),
+            escalation_threshold=self.threshold(
+                sla, "escalation_threshold", self.threshold(sla, "warning_threshold", 0.0)
+            ),
             auto_close_after=self.duration(sla, "auto_close_after", "sla.auto_close_after"),
             max_reopens=self.count(sla, "max_reopens", "sla.max_reopens", minimum=0),
         )
@@ -343,12 +347,15 @@ class _Reader:
             )
         return policies
 
-    def threshold(self, sla: Mapping[str, Any]) -> float:
-        value = self.get(sla, "warning_threshold", "sla.warning_threshold", (int, float))
+    def threshold(self, sla: Mapping[str, Any], name: str, above: float) -> float:
+        """A share of the resolution target, between `above` and 1."""
+        value = self.get(sla, name, f"sla.{name}", (int, float))
         if not 0 < value < 1:
             raise self.fail(
-                "sla.warning_threshold", f"{value} must be a fraction between 0 and 1 (e.g. 0.75)"
+                f"sla.{name}", f"{value} must be a fraction between 0 and 1 (e.g. 0.75)"
             )
+        if value <= above:
+            raise self.fail(f"sla.{name}", f"{value} must be above the warning threshold {above}")
         return float(value)
 
     def duration(self, data: Mapping[str, Any], name: str, key: str) -> str:

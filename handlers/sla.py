@@ -21,9 +21,11 @@ SLA_KEYS = (
     "response_due",
     "resolution_due",
     "warning_at",
+    "escalation_at",
     "status_update_cycle",
     "auto_close_after",
     "warned",
+    "escalated",
     "breached",
     "reopens",
     "max_reopens",
@@ -49,6 +51,7 @@ def sla_targets(priority: int | None, opened_at: str) -> dict[str, Any]:
     response_due = calendar.add(opened, timedelta(minutes=policy.response_minutes))
     resolution_due = calendar.add(opened, resolution)
     warning_at = calendar.add(opened, resolution * cat.warning_threshold)
+    escalation_at = calendar.add(opened, resolution * cat.escalation_threshold)
     now = clock.now()
     return {
         "priority": priority,
@@ -56,9 +59,11 @@ def sla_targets(priority: int | None, opened_at: str) -> dict[str, Any]:
         "response_due": response_due.isoformat(),
         "resolution_due": resolution_due.isoformat(),
         "warning_at": warning_at.isoformat(),
+        "escalation_at": escalation_at.isoformat(),
         "status_update_cycle": f"R/{policy.status_update_interval}",
         "auto_close_after": cat.auto_close_after,
         "warned": warning_at <= now,
+        "escalated": escalation_at <= now,
         "breached": resolution_due <= now,
         "reopens": 0,
         "max_reopens": cat.max_reopens,
@@ -125,11 +130,21 @@ def resume_sla(sla: dict[str, Any], paused_since: str, reopen: bool = True) -> d
     warning_at = _resumed(
         calendar, parse_time(sla["warning_at"], "resume_sla", "sla.warning_at"), paused_from, now
     )
+    escalation_at = _resumed(
+        calendar,
+        parse_time(
+            sla.get("escalation_at") or sla["warning_at"], "resume_sla", "sla.escalation_at"
+        ),
+        paused_from,
+        now,
+    )
     resumed = {
         **sla,
         "resolution_due": resolution_due.isoformat(),
         "warning_at": warning_at.isoformat(),
+        "escalation_at": escalation_at.isoformat(),
         "warned": warning_at <= now,
+        "escalated": escalation_at <= now,
         "breached": resolution_due <= now,
         "reopens": int(sla["reopens"]) + (1 if reopen else 0),
         "paused_since": None,

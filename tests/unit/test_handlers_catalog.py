@@ -62,7 +62,7 @@ def test_bundled_sla_policy():
         4: ("Low", 480, 3000, "P1D", "office"),
         5: ("Planning", 1200, 6000, "P2D", "office"),
     }
-    assert cat.warning_threshold == 0.75
+    assert (cat.warning_threshold, cat.escalation_threshold) == (0.5, 0.75)
     assert cat.auto_close_after == "P3D"
     assert cat.max_reopens == 5
 
@@ -135,6 +135,10 @@ BROKEN = {
     "policy naming an unknown calendar": (
         lambda d: d["sla"]["priorities"]["3"].update(calendar="weekends"),
         "catalog.json: sla.priorities.3.calendar: unknown calendar 'weekends'",
+    ),
+    "escalation before the warning": (
+        lambda d: d["sla"].update(escalation_threshold=0.4),
+        "catalog.json: sla.escalation_threshold: 0.4 must be above the warning threshold 0.5",
     ),
     "missing priority policy": (
         lambda d: d["sla"]["priorities"].pop("4"),

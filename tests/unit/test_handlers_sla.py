@@ -29,10 +29,12 @@ def test_p1_targets(frozen):
         "priority_name": "Critical",
         "response_due": "2026-01-05T09:15:00+00:00",
         "resolution_due": "2026-01-05T13:00:00+00:00",
-        "warning_at": "2026-01-05T12:00:00+00:00",
+        "warning_at": "2026-01-05T11:00:00+00:00",
+        "escalation_at": "2026-01-05T12:00:00+00:00",
         "status_update_cycle": "R/PT30M",
         "auto_close_after": "P3D",
         "warned": False,
+        "escalated": False,
         "breached": False,
         "reopens": 0,
         "max_reopens": 5,
@@ -44,28 +46,33 @@ def test_p1_targets(frozen):
 
 
 @pytest.mark.parametrize(
-    ("priority", "name", "response_due", "warning_at", "resolution_due", "cycle"),
+    ("priority", "name", "response_due", "warning_at", "escalation_at", "resolution_due", "cycle"),
     [
-        # P2 counts round the clock
-        (2, "High", "2026-01-05T09:30", "2026-01-05T15:00", "2026-01-05T17:00", "R/PT1H"),
+        # P2 counts round the clock: warning at 50 %, escalation at 75 % of 8 h
+        (2, "High", "05T09:30", "05T13:00", "05T15:00", "05T17:00", "R/PT1H"),
         # P3-P5 count office hours, Mon-Fri 08:00-18:00 Europe/Berlin (07:00-17:00 UTC in
         # winter), and skip Tuesday 6 January: Epiphany, a public holiday in Bavaria.
-        # P3: 4 h to respond, 30 h (3 office days) to resolve, warning at 75 %
-        (3, "Moderate", "2026-01-05T13:00", "2026-01-08T11:30", "2026-01-09T09:00", "R/PT4H"),
+        # P3: 4 h to respond, 30 h (3 office days) to resolve
+        (3, "Moderate", "05T13:00", "07T14:00", "08T11:30", "09T09:00", "R/PT4H"),
         # P4: 8 h / 50 h
-        (4, "Low", "2026-01-05T17:00", "2026-01-09T16:30", "2026-01-13T09:00", "R/P1D"),
+        (4, "Low", "05T17:00", "08T14:00", "09T16:30", "13T09:00", "R/P1D"),
         # P5: 20 h / 100 h
-        (5, "Planning", "2026-01-08T09:00", "2026-01-15T14:00", "2026-01-20T09:00", "R/P2D"),
+        (5, "Planning", "08T09:00", "13T09:00", "15T14:00", "20T09:00", "R/P2D"),
     ],
 )
 def test_targets_count_the_policy_calendar(
-    frozen, priority, name, response_due, warning_at, resolution_due, cycle
+    frozen, priority, name, response_due, warning_at, escalation_at, resolution_due, cycle
 ):
     sla = sla_targets(priority, MONDAY_9.isoformat())  # Monday 10:00 in Berlin
     assert sla["priority_name"] == name
-    assert sla["response_due"] == response_due + ":00+00:00"
-    assert sla["warning_at"] == warning_at + ":00+00:00"
-    assert sla["resolution_due"] == resolution_due + ":00+00:00"
+
+    def utc(day_time: str) -> str:
+        return f"2026-01-{day_time}:00+00:00"
+
+    assert sla["response_due"] == utc(response_due)
+    assert sla["warning_at"] == utc(warning_at)
+    assert sla["escalation_at"] == utc(escalation_at)
+    assert sla["resolution_due"] == utc(resolution_due)
     assert sla["status_update_cycle"] == cycle
     assert sla["calendar"] == ("24x7" if priority <= 2 else "office")
 
@@ -123,11 +130,19 @@ def test_resume_shifts_resolution_clock_by_the_pause(frozen):
     frozen.set(resolved_at + timedelta(minutes=90))  # the caller reopened 90 minutes later
     resumed = resume_sla(sla, resolved_at.isoformat())
     assert resumed["resolution_due"] == "2026-01-05T14:30:00+00:00"
-    assert resumed["warning_at"] == "2026-01-05T13:30:00+00:00"
+    assert resumed["warning_at"] == "2026-01-05T12:30:00+00:00"
+    assert resumed["escalation_at"] == "2026-01-05T13:30:00+00:00"
     assert resumed["response_due"] == sla["response_due"]  # the response clock never pauses
     assert resumed["reopens"] == 1
     assert (resumed["warned"], resumed["breached"]) == (False, False)
-    moved = ("resolution_due", "warning_at", "reopens", "paused_since", "held_task")
+    moved = (
+        "resolution_due",
+        "warning_at",
+        "escalation_at",
+        "reopens",
+        "paused_since",
+        "held_task",
+    )
     assert {k: v for k, v in resumed.items() if k not in moved} == {
         k: v for k, v in sla.items() if k not in moved
     }
