@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from engine.bpmn import state_json
@@ -326,3 +328,20 @@ def test_an_undeclared_incident_keeps_the_matrix_priority(desk):
     number = desk.report(impact="low", urgency="low")
     desk.categorize(number)  # the form's default: not a major incident
     assert desk.incident(number).priority == 5
+
+
+def test_warnings_climb_the_hierarchy_at_half_and_three_quarters_of_the_target(desk):
+    number = desk.report(impact="medium", urgency="high")  # P2: 8 h round the clock
+    desk.categorize(number)
+    desk.escalate(number)
+    opened = desk.incident(number).opened_at
+    desk.clock.set(opened + timedelta(hours=4, minutes=1))  # past 50 %
+    desk.worker.sweep()
+    first = [n for n in desk.notifications(number) if n.template in ("sla_warning", "sla_breach")]
+    assert {n.recipient for n in first} == {"ned"}  # the assignee only
+    desk.clock.set(opened + timedelta(hours=6, minutes=1))  # past 75 %
+    desk.worker.sweep()
+    told = {n.recipient for n in desk.notifications(number) if n.template == "sla_warning"}
+    assert "nora" in told  # the network-ops manager joins
+    events = [e["element"] for e in desk.history(number) if e["kind"] == "handler"]
+    assert events.count("warn_sla") == 1 and events.count("escalate_warning") == 1
