@@ -169,6 +169,7 @@ class CommandContext:
     incident: dict[str, Any] = field(default_factory=dict)
     calls: list[HandlerCall] = field(default_factory=list)
     knowledge: Callable[[], Any] | None = None  # learned categorization, read on demand
+    articles: Callable[[dict[str, Any]], Any] | None = None  # knowledge-base search
 
 
 class _Environment(TaskDataEnvironment):
@@ -202,7 +203,11 @@ class ScriptEngine(PythonScriptEngine):
         _fill_in_facts(self.context.incident, task.data)
         try:
             result = handlers.registry.call(
-                operation_name, params, self.context.incident, self.context.knowledge
+                operation_name,
+                params,
+                self.context.incident,
+                self.context.knowledge,
+                self.context.articles,
             )
             encoded = json.dumps(result)
         except Exception as err:  # any handler failure stops the command, see runtime

@@ -60,7 +60,7 @@ def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
 @_fail_cleanly
 def init(db: Database) -> None:
     """Create or upgrade the database, deploy the bundled diagrams, add users and groups."""
-    from engine import directory
+    from engine import directory, knowledge_base
     from engine.store.migrate import upgrade
     from handlers.catalog import catalog
 
@@ -70,10 +70,12 @@ def init(db: Database) -> None:
     )
     with db.writing() as session:
         people = directory.seed(session, catalog())
+        articles = knowledge_base.seed(session)
     state = "deployed" if deployed.created else "already deployed"
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
     click.echo(f"{deployed.key} version {deployed.version} {state}")
     click.echo(f"{people} users and {len(catalog().groups)} groups in the directory")
+    click.echo(f"{articles} self-help articles in the knowledge base")
 
 
 @main.command()

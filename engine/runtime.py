@@ -25,6 +25,7 @@ from engine import (
     clock,
     history,
     knowledge,
+    knowledge_base,
     projection,
     versions,
     writeback,
@@ -131,7 +132,9 @@ class Runtime(DeskCommands):
                 "opened_at": now.isoformat(),
             }
             context = CommandContext(
-                incident=facts(incident), knowledge=functools.partial(knowledge.load, session)
+                incident=facts(incident),
+                knowledge=functools.partial(knowledge.load, session),
+                articles=functools.partial(knowledge_base.search_for, session),
             )
             workflow = new_workflow(definition.spec, definition.subprocess_specs, context)
             command = Entry(
@@ -282,7 +285,9 @@ class Runtime(DeskCommands):
         apply: Callable,
     ) -> None:
         context = CommandContext(
-            incident=facts(incident), knowledge=functools.partial(knowledge.load, session)
+            incident=facts(incident),
+            knowledge=functools.partial(knowledge.load, session),
+            articles=functools.partial(knowledge_base.search_for, session),
         )
         workflow = self.workflows.take(instance.id, instance.version)
         if workflow is None:

@@ -1,8 +1,10 @@
 """Self-help: the knowledge base articles that best match what the user wrote.
 
-Articles live in `handlers/faq.json`. A word of the query found among an article's keywords
-scores 2, found only in its title or summary 1; the best three with a score above zero are
-suggested, ties in article order.
+The engine keeps the articles in its database and searches them by full text
+(`engine.knowledge_base`); it passes the hits as `articles`, which are suggested as they
+are. Without the engine (tests, tools), the bundled `handlers/faq.json` is ranked here: a
+word of the query found among an article's keywords scores 2, found only in its title or
+summary 1; the best three with a score above zero, ties in article order.
 """
 
 from __future__ import annotations
@@ -31,10 +33,17 @@ class Article:
 
 
 @operator("suggest_faq")
-def suggest_faq(text: str) -> dict[str, Any]:
+def suggest_faq(text: str, articles: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Query text -> `{"articles": [{"id", "title", "summary", "score"}]}`, best first."""
+    if articles is not None:  # the engine's full-text hits, already ranked
+        return {
+            "articles": [
+                {key: hit[key] for key in ("id", "title", "summary", "score")}
+                for hit in articles[:TOP]
+            ]
+        }
     query = set(tokenize(text))
-    scored = [(_score(query, article), article) for article in articles()]
+    scored = [(_score(query, article), article) for article in bundled_articles()]
     ranked = sorted((entry for entry in scored if entry[0] > 0), key=lambda e: -e[0])
     return {
         "articles": [
@@ -51,7 +60,7 @@ def _score(query: set[str], article: Article) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def articles() -> tuple[Article, ...]:
+def bundled_articles() -> tuple[Article, ...]:
     """The bundled knowledge base, in file order."""
     raw = json.loads(FAQ_PATH.read_text(encoding="utf-8"))
     return tuple(

@@ -19,7 +19,8 @@ OPERATORS: dict[str, Callable[..., Any]] = {}
 # Filled by the engine (the incident record; learned categorization), never by the diagram.
 INCIDENT_PARAMETER = "incident"
 KNOWLEDGE_PARAMETER = "knowledge"
-ENGINE_PARAMETERS = (INCIDENT_PARAMETER, KNOWLEDGE_PARAMETER)
+ARTICLES_PARAMETER = "articles"
+ENGINE_PARAMETERS = (INCIDENT_PARAMETER, KNOWLEDGE_PARAMETER, ARTICLES_PARAMETER)
 
 
 def operator(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -48,12 +49,14 @@ def call(
     params: dict[str, Any],
     incident: dict[str, Any] | None,
     knowledge: Callable[[], Any] | None = None,
+    articles: Callable[[dict[str, Any]], Any] | None = None,
 ) -> Any:
     """Run the handler for operator `name` with the diagram's `params`.
 
     `incident` is passed only to handlers that declare an `incident` parameter;
     `knowledge()` is called, and its value passed, only for handlers that declare a
-    `knowledge` parameter (so it is loaded only when a handler wants it). Raises
+    `knowledge` parameter (so it is loaded only when a handler wants it); likewise
+    `articles(params)`, the knowledge-base search for the handler's parameters. Raises
     `UnknownOperator` for a name no handler provides and `HandlerInputError` when a required
     parameter is missing or one the handler does not take is given. Returns whatever the
     handler returns (a JSON-serializable value).
@@ -68,6 +71,8 @@ def call(
         kwargs[INCIDENT_PARAMETER] = incident
     if KNOWLEDGE_PARAMETER in signature.parameters and knowledge is not None:
         kwargs[KNOWLEDGE_PARAMETER] = knowledge()
+    if ARTICLES_PARAMETER in signature.parameters and articles is not None:
+        kwargs[ARTICLES_PARAMETER] = articles(dict(params))
     return func(**kwargs)
 
 

@@ -273,3 +273,18 @@ class EscalationRule(Base):
     created_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(Text)
+
+
+class Article(Base):
+    """A self-help article of the knowledge base (searched by full text, see
+    `engine.knowledge_base`)."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)  # KB0001
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(50))
+    summary: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[str] = mapped_column(Text)  # space-separated words and phrases
+    updated_at: Mapped[datetime]

@@ -12,7 +12,7 @@ import os
 import pytest
 from sqlalchemy import text
 
-from engine import definitions, directory
+from engine import definitions, directory, knowledge_base
 from engine.runtime import Runtime
 from engine.store.db import Database
 from engine.store.migrate import upgrade
@@ -47,6 +47,7 @@ def db(migrated: Database) -> Database:
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(table.delete())
         directory.seed(session, catalog())
+        knowledge_base.seed(session)
     return migrated
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.faq import articles, suggest_faq
+from handlers.faq import bundled_articles, suggest_faq
 
 
 def test_knowledge_base_is_realistic():
-    kb = articles()
-    assert len(kb) >= 12
+    kb = bundled_articles()
+    assert len(kb) >= 30
     assert len({a.id for a in kb}) == len(kb)
     assert all(a.title and a.summary and a.body and a.keywords for a in kb)
 
