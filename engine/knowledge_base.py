@@ -1,10 +1,11 @@
 """The self-help knowledge base: articles in the database, found by full-text search.
 
 One function, two engines: SQLite's FTS5 (porter stemming, bm25 ranking over title,
-summary, body and keywords) and PostgreSQL's full text (an English tsvector with a GIN
-index, ts_rank). Any word of the query may match (OR), better matches first. The
-`suggest_faq` handler receives the hits for its text through the registry's `articles`
-parameter; `deskflow init` loads the bundled articles (handlers/faq.json).
+summary, body and keywords) and PostgreSQL's full text (an English tsvector weighting the
+title most, then keywords, summary and body, with a GIN index; ts_rank). Any word of the
+query may match (OR), better matches first. The `suggest_faq` handler receives the hits
+for its text through the registry's `articles` parameter; `deskflow init` loads the
+bundled articles (handlers/faq.json).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from handlers.faq import FAQ_PATH
 from handlers.tokens import STOPWORDS
 
 LIMIT = 3
-PG_DOCUMENT = "to_tsvector('english', title || ' ' || summary || ' ' || body || ' ' || keywords)"
+PG_DOCUMENT = (
+    "(setweight(to_tsvector('english', title), 'A')"
+    " || setweight(to_tsvector('english', keywords), 'B')"
+    " || setweight(to_tsvector('english', summary), 'C')"
+    " || setweight(to_tsvector('english', body), 'D'))"
+)
 _WORD = re.compile(r"[a-z0-9]+")
 
 SQLITE_SEARCH = text(

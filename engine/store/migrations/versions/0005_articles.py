@@ -1,7 +1,8 @@
 """articles: the self-help knowledge base, with full-text search
 
 SQLite: an FTS5 table kept in step by triggers. PostgreSQL: a GIN index on the same
-tsvector expression the search uses (engine/knowledge_base.py).
+weighted tsvector expression the search uses (title A, keywords B, summary C, body D;
+engine/knowledge_base.py).
 
 Revision ID: 0005
 Revises: 0004
@@ -15,7 +16,12 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-PG_DOCUMENT = "to_tsvector('english', title || ' ' || summary || ' ' || body || ' ' || keywords)"
+PG_DOCUMENT = (
+    "(setweight(to_tsvector('english', title), 'A')"
+    " || setweight(to_tsvector('english', keywords), 'B')"
+    " || setweight(to_tsvector('english', summary), 'C')"
+    " || setweight(to_tsvector('english', body), 'D'))"
+)
 
 
 def upgrade() -> None:
@@ -52,7 +58,7 @@ def upgrade() -> None:
             f"INSERT INTO articles_fts ({columns}) VALUES ({values}); END"
         )
     elif dialect == "postgresql":
-        op.execute(f"CREATE INDEX ix_articles_fulltext ON articles USING GIN (({PG_DOCUMENT}))")
+        op.execute(f"CREATE INDEX ix_articles_fulltext ON articles USING GIN ({PG_DOCUMENT})")
 
 
 def downgrade() -> None:
