@@ -26,6 +26,7 @@ from engine import (
     history,
     knowledge,
     knowledge_base,
+    notices,
     projection,
     versions,
     writeback,
@@ -316,6 +317,7 @@ class Runtime(DeskCommands):
         context.incident["open_tasks"] = [
             {"element": t.element, "lane": t.lane} for t in before.tasks
         ]
+        record_before = facts(incident) | {"reopen_count": incident.reopen_count}
         try:
             with log:
                 skip_missed_cycles(workflow, clock.now())
@@ -346,6 +348,10 @@ class Runtime(DeskCommands):
         history.append(session, instance, clock.now(), escalations)
         if instance.status == "completed":
             knowledge.learn_from(session, incident)
+        record_after = facts(incident) | {"reopen_count": incident.reopen_count}
+        opened = (command.payload or {}).get("command") == "start_incident"
+        changed = notices.changes(record_before, record_after, opened, bool(escalations))
+        notices.send(session, incident.id, record_after, changed, clock.now())
         if instance.status == "running":
             keep = functools.partial(self.workflows.keep, instance.id, instance.version, workflow)
             session.info.setdefault("after_commit", []).append(keep)

@@ -25,6 +25,7 @@ from handlers.tokens import tokenize
 DEFAULT_PATH = Path(__file__).with_name("catalog.json")
 PRIORITIES = (1, 2, 3, 4, 5)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+NOTICES = ("received", "assigned", "reopened", "closed")
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Catalog:
     escalation_threshold: float  # later share: assignee and the group's manager are told
     auto_close_after: str
     max_reopens: int
+    notices: frozenset[str]  # record-change notices the desk sends (engine.notices)
 
     def calendar_of(self, priority: int) -> BusinessCalendar:
         """The business calendar the SLA clocks of `priority` count in."""
@@ -172,6 +174,7 @@ class _Reader:
             ),
             auto_close_after=self.duration(sla, "auto_close_after", "sla.auto_close_after"),
             max_reopens=self.count(sla, "max_reopens", "sla.max_reopens", minimum=0),
+            notices=self.notices(data.get("notices", [])),
         )
 
     def users(self, raw: dict[str, Any]) -> dict[str, User]:
@@ -262,6 +265,16 @@ class _Reader:
             if username not in users:
                 raise self.fail(name, _unknown("user", username, users))
         return tuple(data[name])
+
+    def notices(self, raw: Any) -> frozenset[str]:
+        if not isinstance(raw, list):
+            raise self.fail("notices", "expected a list of notice kinds")
+        unknown = sorted(set(raw) - set(NOTICES))
+        if unknown:
+            raise self.fail(
+                "notices", f"unknown notice {unknown[0]!r} (known: {', '.join(NOTICES)})"
+            )
+        return frozenset(raw)
 
     def calendars(self, raw: dict[str, Any]) -> dict[str, BusinessCalendar]:
         if not raw:
