@@ -26,6 +26,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 import handlers
 from engine.definitions import timers_of
 from engine.errors import Problem
+from handlers.catalog import catalog
+from handlers.errors import CatalogInvalid
 
 REQUIRED_LANES = ("User", "Service Desk", "Specialist Support")
 START_FORM = "report"
@@ -55,7 +57,31 @@ def lint(definition, root, filename: str) -> list[Problem]:
     problems += _check_timers(task_specs, known, problem)
     problems += _check_conditions(task_specs, known, problem)
     problems += _check_decision_tables(task_specs, definition.forms, problem)
+    problems += _check_catalog(definition.forms)
     return problems
+
+
+def _check_catalog(forms) -> list[Problem]:
+    """The service catalog loads, and every form field named `category` offers exactly its
+    categories (a category the catalog lacks could never be escalated)."""
+    try:
+        known = set(catalog().categories)
+    except CatalogInvalid as err:
+        return [Problem("handlers/catalog.json", f"{err}; fix the catalog before deploying")]
+    found = []
+    for name, schema in forms.items():
+        prop = (schema.get("properties") or {}).get("category")
+        if isinstance(prop, dict) and "enum" in prop and set(prop["enum"]) != known:
+            missing, extra = sorted(known - set(prop["enum"])), sorted(set(prop["enum"]) - known)
+            found.append(
+                Problem(
+                    f"forms/{name}.json",
+                    "the category choices differ from the catalog"
+                    + (f"; missing {', '.join(missing)}" if missing else "")
+                    + (f"; not in the catalog: {', '.join(extra)}" if extra else ""),
+                )
+            )
+    return found
 
 
 def _check_lanes(root, key: str, problem) -> list[Problem]:

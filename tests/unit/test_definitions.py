@@ -154,3 +154,17 @@ def test_user_task_outside_every_lane_is_refused():
     assert any(
         p.element == "investigate_and_resolve" and "is in no lane" in p.message for p in problems
     )
+
+
+def test_form_categories_must_match_the_catalog():
+    original = definitions.bundled()
+    forms = {**original.forms}
+    categorize = {**forms["categorize"], "properties": {**forms["categorize"]["properties"]}}
+    categorize["properties"]["category"] = {
+        **categorize["properties"]["category"],
+        "enum": ["network", "hardware", "plumbing"],
+    }
+    forms["categorize"] = categorize
+    problems = problems_of(Bundle(original.bpmn, original.dmns, forms))
+    [problem] = [p for p in problems if "category choices" in p.message]
+    assert "not in the catalog: plumbing" in problem.message and "missing access" in problem.message
