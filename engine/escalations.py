@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import Conflict, DeskflowError, NotFound
 from engine.history import Entry
+from engine.mail import outbox_row
 from engine.store.models import EscalationRule, HumanTask, Incident, Notification, User
 from handlers import notify
 
@@ -75,18 +76,9 @@ def fire(
     else:
         note = f"Not resolved by {rule.due_at:%Y-%m-%d %H:%M} UTC. {rule.note}".strip()
         message = notify.render("escalated", rule.target, facts, note)
-        session.add(
-            Notification(
-                incident_id=incident.id,
-                recipient=rule.target,
-                template=message["template"],
-                subject=message["subject"],
-                body=message["body"],
-                html=notify.render_html("escalated", rule.target, facts, note),
-                status="pending",
-                created_at=now,
-                due_at=now,
-            )
+        html = notify.render_html("escalated", rule.target, facts, note)
+        session.execute(
+            insert(Notification), [outbox_row(incident.id, message, html, now, due=now)]
         )
         rule.outcome = f"notified {rule.target}"
     reason = f"not resolved by {rule.due_at.isoformat()}: {rule.outcome}"

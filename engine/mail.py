@@ -119,26 +119,36 @@ def outbox_rows(
     same template with the same incident record and note the handler had, so both parts
     say the same. Each row waits the coalescing window before it is due.
     """
-    due = now + coalesce_window()
     rows = []
     for call in calls:
         note = call.params.get("note")
         for message in call.notifications():
-            rows.append(
-                {
-                    "incident_id": incident_id,
-                    "recipient": message["recipient"],
-                    "template": message["template"],
-                    "subject": message["subject"],
-                    "body": message["body"],
-                    "html": _html(message, incident, note if isinstance(note, str) else None),
-                    "status": "pending",
-                    "created_at": now,
-                    "due_at": due,
-                    "attempts": 0,
-                }
-            )
+            html = _html(message, incident, note if isinstance(note, str) else None)
+            rows.append(outbox_row(incident_id, message, html, now))
     return rows
+
+
+def outbox_row(
+    incident_id: int,
+    message: Mapping[str, str],
+    html: str | None,
+    now: datetime,
+    due: datetime | None = None,
+) -> dict[str, Any]:
+    """One pending outbox row for a rendered message (`handlers.notify.render`); due after
+    the coalescing window unless `due` says otherwise."""
+    return {
+        "incident_id": incident_id,
+        "recipient": message["recipient"],
+        "template": message["template"],
+        "subject": message["subject"],
+        "body": message["body"],
+        "html": html,
+        "status": "pending",
+        "created_at": now,
+        "due_at": due or now + coalesce_window(),
+        "attempts": 0,
+    }
 
 
 def _html(message: Mapping[str, str], incident: dict[str, Any], note: str | None) -> str | None:

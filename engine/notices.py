@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from engine.mail import coalesce_window
+from engine.mail import outbox_row
 from engine.store.models import Notification
 from handlers import notify
 from handlers.catalog import catalog
@@ -56,24 +56,16 @@ def send(
     now: datetime,
 ) -> int:
     """Write the notices to the outbox; returns how many messages."""
-    rows = []
-    for template, role in notices:
-        for recipient in notify.recipients(role, facts):
-            message = notify.render(template, recipient, facts)
-            rows.append(
-                {
-                    "incident_id": incident_id,
-                    "recipient": recipient,
-                    "template": template,
-                    "subject": message["subject"],
-                    "body": message["body"],
-                    "html": notify.render_html(template, recipient, facts),
-                    "status": "pending",
-                    "created_at": now,
-                    "due_at": now + coalesce_window(),
-                    "attempts": 0,
-                }
-            )
+    rows = [
+        outbox_row(
+            incident_id,
+            notify.render(template, recipient, facts),
+            notify.render_html(template, recipient, facts),
+            now,
+        )
+        for template, role in notices
+        for recipient in notify.recipients(role, facts)
+    ]
     if rows:
         session.execute(insert(Notification), rows)
     return len(rows)

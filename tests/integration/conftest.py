@@ -12,7 +12,7 @@ import os
 import pytest
 from sqlalchemy import text
 
-from engine import definitions, directory, knowledge_base
+from engine import definitions, directory, knowledge_base, notices
 from engine.runtime import Runtime
 from engine.store.db import Database
 from engine.store.migrate import upgrade
@@ -57,3 +57,9 @@ def runtime(db: Database, frozen_clock) -> Runtime:
     rt = Runtime(db)
     rt.deploy(definitions.bundled(), deployed_by="test")
     return rt
+
+
+@pytest.fixture
+def without_record_notices(monkeypatch):
+    """Leave out the record-change notices (engine.notices), for tests that count mails."""
+    monkeypatch.setattr(notices, "enabled", lambda: frozenset())

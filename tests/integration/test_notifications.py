@@ -16,7 +16,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from engine import notices
 from engine.cli import main
 from engine.mail import MailSettings
 from engine.scheduler import CLAIM_LEASE, Worker, failed_notifications
@@ -79,10 +78,8 @@ def mailbox():
     box.stop()
 
 
-@pytest.fixture(autouse=True)
-def only_the_diagrams_messages(monkeypatch):
-    """These tests count mails: leave out the record notices (engine.notices)."""
-    monkeypatch.setattr(notices, "enabled", lambda: frozenset())
+# These tests count mails: only the diagram's messages, not the record notices.
+pytestmark = pytest.mark.usefixtures("without_record_notices")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import notices
 from engine.mail import Outgoing
 from engine.scheduler import CLAIM_LEASE, Worker
 from engine.store.models import Notification
@@ -18,10 +17,8 @@ from .desk import Desk
 COALESCE = timedelta(minutes=2)  # the default coalescing window
 
 
-@pytest.fixture(autouse=True)
-def only_the_diagrams_messages(monkeypatch):
-    """These tests count mails: leave out the record notices (engine.notices)."""
-    monkeypatch.setattr(notices, "enabled", lambda: frozenset())
+# These tests count mails: only the diagram's messages, not the record notices.
+pytestmark = pytest.mark.usefixtures("without_record_notices")
 
 
 @pytest.fixture
