@@ -190,7 +190,10 @@ def incident_retry(db: Database, number: str) -> None:
 
 @incident.command("send")
 @click.argument("number")
-@click.argument("message", type=click.Choice(["confirm", "reopen", "user_reply", "hold", "resume"]))
+@click.argument(
+    "message",
+    type=click.Choice(["confirm", "reopen", "user_reply", "hold", "resume", "reprioritize"]),
+)
 @click.option(
     "--data", "data", default="{}", help='The payload, JSON (e.g. \'{"reason": "..."}\').'
 )

@@ -60,6 +60,7 @@ DESK_PATHS = {
     "breach over a weekend (office hours)": (5, True, "medium", "medium"),
     "automated escalation fired": (5, True, "medium", "medium"),
     "on hold, waiting for a vendor": (5, True, "medium", "high"),
+    "priority raised during the work": (5, True, "low", "low"),
 }
 ALL_PATHS = {**PATHS, **DESK_PATHS}
 
@@ -228,6 +229,12 @@ class Driver:
             self.tick(hours=12)  # longer than the whole target: no breach while on hold
             self.desk.message(number, "resume", {"note": "the vendor shipped a fix"}, technician)
             self.specialist_resolves(number)
+        elif path == "priority raised during the work":
+            self.diagnose(number, resolved=False)
+            self.tick(hours=1)
+            change = {"impact": "medium", "urgency": "high", "reason": "the whole team is hit now"}
+            self.desk.message(number, "reprioritize", change, self.rng.choice(self.technicians))
+            self.specialist_resolves(number)
         elif path == "reopened, then confirmed":
             self.diagnose(number, resolved=True)
             self.answer(number, "reopen", {"reason": "It happened again this morning."})
@@ -274,6 +281,8 @@ def check(path: str, number: str, outcome: Outcome) -> list[str]:
         problems.append(
             f"{number}: {outcome.holds} hold(s), breached={outcome.resolution_breached}"
         )
+    if path == "priority raised during the work" and outcome.priority != 2:
+        problems.append(f"{number}: priority {outcome.priority} after raising it to 2")
     if path == "automated escalation fired" and outcome.automated_escalations != 1:
         problems.append(f"{number}: {outcome.automated_escalations} automated escalation(s)")
     return problems

@@ -103,4 +103,6 @@ def facts(incident: Incident) -> dict[str, Any]:
         "state": incident.state,
         "group": incident.assignment_group,
         "assignee": incident.assignee,
+        "sla_warned": incident.sla_warned,
+        "resolution_breached": incident.resolution_breached,
     }

@@ -58,7 +58,7 @@ from engine.store.models import (
 from engine.versions import PROCESS_KEY, Deployed
 from engine.workflow_cache import WorkflowCache
 
-MESSAGES = ("confirm", "reopen", "user_reply", "hold", "resume")
+MESSAGES = ("confirm", "reopen", "user_reply", "hold", "resume", "reprioritize")
 
 
 def recorded_failures(method: Callable) -> Callable:
@@ -199,7 +199,8 @@ class Runtime(DeskCommands):
 
     @recorded_failures
     def send_message(self, number: str, message: str, payload: dict[str, Any], actor: str) -> None:
-        """Deliver a message (confirm, reopen, user_reply) to the incident's process."""
+        """Deliver a message (confirm, reopen, user_reply, hold, resume, reprioritize) to the
+        incident's process; a payload is checked against the form named like the message."""
         if message not in MESSAGES:
             raise NotFound(f"unknown message '{message}' (known: {', '.join(MESSAGES)})")
         if not isinstance(payload, dict):
@@ -208,6 +209,8 @@ class Runtime(DeskCommands):
             incident = self._incident(session, number)
             instance, incident = self._locked(session, incident.instance_id)
             definition = self.definition(session, instance.definition_id)
+            if message in definition.forms:  # a message may have a form for its payload
+                payload = validate_form(message, definition.forms[message], payload)
             command = Entry(
                 "command",
                 actor=actor,

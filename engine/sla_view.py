@@ -56,6 +56,16 @@ def clocks(history: list[dict[str, Any]], now: datetime) -> dict[str, ClockState
         if operator in ("record_resolution", "pause_sla") and not paused:
             resolution.append(ClockEvent(event["at"], "pause"))
             paused = True
+        elif operator == "retarget_sla":
+            new = payload["result"]
+            resolution.append(
+                ClockEvent(
+                    event["at"],
+                    "target",
+                    timedelta(minutes=new["resolution_minutes"]),
+                    catalog().calendars[new["calendar"]],
+                )
+            )
         elif operator == "resume_sla" and paused:
             resolution.append(ClockEvent(event["at"], "resume"))
             paused = False

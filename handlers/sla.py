@@ -85,15 +85,78 @@ def pause_sla(sla: dict[str, Any], reason: str, incident: dict[str, Any] | None 
         raise HandlerInputError("pause_sla: say why the incident is on hold (reason)")
     if sla.get("paused_since"):
         raise HandlerInputError("pause_sla: the clock is already paused")
-    open_tasks = (incident or {}).get("open_tasks") or []
-    held = [t["element"] for t in open_tasks if t.get("lane") != "User"]
     return {
         **sla,
         "paused_since": clock.now().isoformat(),
         "hold_reason": reason.strip(),
         "holds": int(sla.get("holds") or 0) + 1,
-        "held_task": held[0] if held else None,
+        "held_task": _technicians_task(incident),
     }
+
+
+def _technicians_task(incident: dict[str, Any] | None) -> str | None:
+    """The technicians' task open now (the process resumes there after an interruption)."""
+    open_tasks = (incident or {}).get("open_tasks") or []
+    held = [t["element"] for t in open_tasks if t.get("lane") != "User"]
+    return held[0] if held else None
+
+
+@operator("retarget_sla")
+def retarget_sla(
+    sla: dict[str, Any], priority: int | None, incident: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A priority change during the work -> the `sla` dict for the new priority.
+
+    The working time already used is kept (counted in the old policy's calendar) and the
+    new policy's targets apply from now, in its calendar: due = now + (new target - used)
+    of working time. A deadline the new target puts in the past is due now; it notifies
+    unless the incident record says that notice was already given.
+    """
+    priority = _checked_priority(priority)
+    cat = catalog()
+    policy = cat.priorities[priority]
+    old_calendar, new_calendar = _calendar(sla), cat.calendar_of(priority)
+    now = clock.now()
+    old_due = parse_time(sla["resolution_due"], "retarget_sla", "sla.resolution_due")
+    old_target = timedelta(
+        minutes=sla.get("resolution_minutes") or cat.priorities[sla["priority"]].resolution_minutes
+    )
+    left = (
+        old_calendar.elapsed(now, old_due) if old_due > now else -old_calendar.elapsed(old_due, now)
+    )
+    used = old_target - left
+    target = timedelta(minutes=policy.resolution_minutes)
+
+    def due(share: float) -> datetime:
+        rest = target * share - used
+        return new_calendar.add(now, rest) if rest > timedelta() else now
+
+    record = incident or {}
+    resolution_due, warning_at = due(1.0), due(cat.warning_threshold)
+    escalation_at = due(cat.escalation_threshold)
+    return {
+        **sla,
+        "priority": priority,
+        "priority_name": policy.name,
+        "previous_priority": sla.get("priority"),
+        "resolution_due": resolution_due.isoformat(),
+        "warning_at": warning_at.isoformat(),
+        "escalation_at": escalation_at.isoformat(),
+        "status_update_cycle": f"R/{policy.status_update_interval}",
+        "warned": warning_at <= now and bool(record.get("sla_warned")),
+        "escalated": escalation_at <= now and bool(record.get("sla_warned")),
+        "breached": resolution_due <= now and bool(record.get("resolution_breached")),
+        "calendar": policy.calendar,
+        "resolution_minutes": policy.resolution_minutes,
+        "held_task": _technicians_task(incident),
+    }
+
+
+@operator("take")
+def take(value: Any) -> Any:
+    """The value itself: copies an expression (e.g. a field of a message) into the
+    service task's result variable."""
+    return value
 
 
 @operator("resume_sla")

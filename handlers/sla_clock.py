@@ -24,6 +24,7 @@ class ClockEvent:
     at: datetime
     kind: str
     target: timedelta | None = None  # with `start` and `target`
+    calendar: BusinessCalendar | None = None  # with `target`: count in this one from now
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -85,6 +86,7 @@ def clock_state(
             paused, running_since = False, event.at
         elif event.kind == "target":
             target = event.target
+            calendar = event.calendar or calendar
             assert target is not None
             if used >= target and breached_at is None:  # a tighter target, already used up
                 breached_at = event.at

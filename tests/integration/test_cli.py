@@ -41,6 +41,7 @@ def test_demo_covers_every_path_and_adds_up(db, frozen_clock):
         "breach over a weekend (office hours)",
         "automated escalation fired",
         "on hold, waiting for a vendor",
+        "priority raised during the work",
     ):
         assert int(table[path]) >= 1, path
     numbers = re.findall(r"INC\d{7}", run(db, "incident", "list", "--limit", "1").output)

@@ -26,8 +26,10 @@ def test_importing_handlers_registers_every_contract_operator():
         "pause_sla",
         "record_resolution",
         "resume_sla",
+        "retarget_sla",
         "sla_targets",
         "suggest_faq",
+        "take",
     ]
 
 

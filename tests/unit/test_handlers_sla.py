@@ -194,3 +194,28 @@ def test_resume_refuses_a_pause_in_the_future(frozen):
 def test_resume_needs_an_sla_dict(frozen):
     with pytest.raises(HandlerInputError, match="resume_sla: the sla dict lacks resolution_due"):
         resume_sla({"warning_at": MONDAY_9.isoformat(), "reopens": 0}, MONDAY_9.isoformat())
+
+
+def test_a_priority_change_keeps_the_working_time_used_and_applies_the_new_target(frozen):
+    from handlers.sla import retarget_sla
+
+    sla = sla_targets(3, MONDAY_9.isoformat())  # 30 office hours, from Monday 10:00 Berlin
+    frozen.set(MONDAY_9 + timedelta(hours=3))  # 3 office hours used
+    raised = retarget_sla(
+        sla,
+        2,
+        incident={
+            "open_tasks": [{"element": "investigate_and_resolve", "lane": "Specialist Support"}]
+        },
+    )
+    # P2: 8 h round the clock, 3 already used -> 5 h from now (12:00 UTC)
+    assert raised["resolution_due"] == "2026-01-05T17:00:00+00:00"
+    assert raised["warning_at"] == "2026-01-05T13:00:00+00:00"
+    assert (raised["priority"], raised["previous_priority"], raised["calendar"]) == (2, 3, "24x7")
+    assert raised["held_task"] == "investigate_and_resolve"
+    frozen.set(MONDAY_9 + timedelta(hours=9))  # 9 h used: more than P1's 4 h
+    critical = retarget_sla(raised, 1, incident={"resolution_breached": False})
+    assert critical["resolution_due"] == frozen.now().isoformat()  # due now
+    assert critical["breached"] is False  # not notified yet: the re-armed timer will
+    again = retarget_sla(raised, 1, incident={"resolution_breached": True})
+    assert again["breached"] is True  # already escalated: no second notice
