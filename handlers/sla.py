@@ -109,8 +109,10 @@ def retarget_sla(
 
     The working time already used is kept (counted in the old policy's calendar) and the
     new policy's targets apply from now, in its calendar: due = now + (new target - used)
-    of working time. A deadline the new target puts in the past is due now; it notifies
-    unless the incident record says that notice was already given.
+    of working time. A point the new target puts in the past is due now, and its timer
+    notifies unless that notice was already given: the incident record says so for the
+    warning (`sla_warned`) and the breach (`resolution_breached`); the 75 % escalation
+    counts as given when the warning was and the old escalation time has passed.
     """
     priority = _checked_priority(priority)
     cat = catalog()
@@ -144,7 +146,9 @@ def retarget_sla(
         "escalation_at": escalation_at.isoformat(),
         "status_update_cycle": f"R/{policy.status_update_interval}",
         "warned": warning_at <= now and bool(record.get("sla_warned")),
-        "escalated": escalation_at <= now and bool(record.get("sla_warned")),
+        "escalated": escalation_at <= now
+        and bool(record.get("sla_warned"))
+        and parse_time(sla["escalation_at"], "retarget_sla", "sla.escalation_at") <= now,
         "breached": resolution_due <= now and bool(record.get("resolution_breached")),
         "calendar": policy.calendar,
         "resolution_minutes": policy.resolution_minutes,

@@ -219,3 +219,20 @@ def test_a_priority_change_keeps_the_working_time_used_and_applies_the_new_targe
     assert critical["breached"] is False  # not notified yet: the re-armed timer will
     again = retarget_sla(raised, 1, incident={"resolution_breached": True})
     assert again["breached"] is True  # already escalated: no second notice
+
+
+def test_retarget_sla_sends_the_escalation_a_tighter_target_skipped(frozen):
+    from handlers.sla import retarget_sla
+
+    sla = sla_targets(3, MONDAY_9.isoformat())  # 30 office hours
+    frozen.set(MONDAY_9 + timedelta(hours=5))  # 5 office hours used: P3's warning not yet
+    raised = retarget_sla(sla, 2, incident={"sla_warned": False})  # P2: 5 of 8 h used
+    assert raised["warning_at"] == frozen.now().isoformat()  # 50 % is past: warn now
+    assert (raised["warned"], raised["escalated"]) == (False, False)
+    frozen.set(MONDAY_9 + timedelta(hours=7))
+    warned_only = {**raised, "escalation_at": (frozen.now() + timedelta(hours=1)).isoformat()}
+    critical = retarget_sla(warned_only, 1, incident={"sla_warned": True})
+    assert critical["warned"] is True  # the warning went out under P2
+    assert critical["escalated"] is False  # the 75 % escalation had not: it goes out now
+    escalated = retarget_sla(raised, 1, incident={"sla_warned": True})
+    assert escalated["escalated"] is True  # P2's escalation time passed: already sent
