@@ -42,4 +42,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) deskflow.db deskflow.db-wal deskflow.db-shm .pytest_cache
+	rm -rf $(VENV) deskflow.db deskflow.db-wal deskflow.db-shm deskflow.secret .pytest_cache

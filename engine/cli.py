@@ -59,8 +59,9 @@ def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
 @click.pass_obj
 @_fail_cleanly
 def init(db: Database) -> None:
-    """Create or upgrade the database, deploy the bundled diagrams, add users and groups."""
-    from engine import directory, knowledge_base
+    """Create or upgrade the database, deploy the bundled diagrams, add users and groups
+    (accounts without a password get the demo password)."""
+    from engine import accounts, directory, knowledge_base
     from engine.store.migrate import upgrade
     from handlers.catalog import catalog
 
@@ -71,11 +72,36 @@ def init(db: Database) -> None:
     with db.writing() as session:
         people = directory.seed(session, catalog())
         articles = knowledge_base.seed(session)
+        given = accounts.give_demo_passwords(session)
     state = "deployed" if deployed.created else "already deployed"
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
     click.echo(f"{deployed.key} version {deployed.version} {state}")
     click.echo(f"{people} users and {len(catalog().groups)} groups in the directory")
     click.echo(f"{articles} self-help articles in the knowledge base")
+    if given:
+        click.echo(
+            f"demo password '{accounts.DEMO_PASSWORD}' given to {len(given)} account(s) "
+            "without one; change it with: deskflow user password NAME"
+        )
+
+
+@main.group()
+def user() -> None:
+    """Accounts."""
+
+
+@user.command("password")
+@click.argument("username")
+@click.password_option("--password", help="The new password (asked for when left out).")
+@click.pass_obj
+@_fail_cleanly
+def user_password(db: Database, username: str, password: str) -> None:
+    """Set USERNAME's password (at least 8 characters); unlocks the account."""
+    from engine import accounts
+
+    with db.writing() as session:
+        accounts.set_password(session, username, password)
+    click.echo(f"password of {username} changed")
 
 
 @main.command()

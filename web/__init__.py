@@ -1,42 +1,34 @@
-"""Deskflow's web app. For now a status page; the technicians' UI builds on this factory."""
+"""Deskflow's web app: the factory wires the database, security and one blueprint per
+audience (for now: logging in, and the desk's status page)."""
 
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template
-from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
 
 from engine.store.db import Database
-from engine.store.models import HumanTask, Incident, Timer
+from web import auth, status
+from web.security import protect
 
 
 def create_app(db: Database | None = None, test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
-    database = db or Database()
+    app.extensions["deskflow.db"] = db or Database()
+    protect(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(status.bp)
+    app.context_processor(lambda: {"me": auth.current_user()})
 
-    def counts() -> dict:
-        with database.reading() as session:
-            by_state = dict(
-                session.execute(select(Incident.state, func.count()).group_by(Incident.state)).all()
-            )
-            return {
-                "incidents": sum(by_state.values()),
-                "by_state": by_state,
-                "open_tasks": session.scalar(select(func.count()).select_from(HumanTask)),
-                "armed_timers": session.scalar(select(func.count()).select_from(Timer)),
-                "breached": session.scalar(
-                    select(func.count())
-                    .select_from(Incident)
-                    .where(Incident.resolution_breached.is_(True))
-                ),
-            }
+    @app.errorhandler(HTTPException)
+    def refused(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        body = render_template("error.html", error=error)
+        return body, error.code
 
     @app.get("/health")
     def health():
-        return jsonify(status="ok", **counts())
-
-    @app.get("/")
-    def status():
-        return render_template("status.html", counts=counts())
+        return jsonify(status="ok")
 
     return app

@@ -228,6 +228,9 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(200))
     roles: Mapped[list[Any]] = mapped_column(default=list)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None: cannot log in
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
 
 
 class Group(Base):

@@ -111,3 +111,21 @@ def test_messages_can_be_sent_from_the_cli(db, frozen_clock):
     assert refused.exit_code == 1 and "not waiting for 'confirm'" in refused.output
     bad = run(db, "incident", "send", number, "user_reply", "--data", "{oops", "--by", "alice")
     assert bad.exit_code != 0 and "--data is not JSON" in bad.output
+
+
+def test_init_gives_demo_passwords_once_and_a_password_can_be_changed(db):
+    from engine import accounts
+
+    first = run(db, "init")
+    assert f"demo password '{accounts.DEMO_PASSWORD}' given to" in first.output
+    changed = run(db, "user", "password", "tina", "--password", "a long new secret")
+    assert changed.exit_code == 0 and "password of tina changed" in changed.output
+    again = run(db, "init")
+    assert "demo password" not in again.output  # every account has one now
+    with db.writing() as session:
+        assert accounts.log_in(session, "tina", "a long new secret") == "tina"
+        assert accounts.log_in(session, "alice", accounts.DEMO_PASSWORD) == "alice"
+    short = run(db, "user", "password", "tina", "--password", "short")
+    assert short.exit_code != 0 and "at least 8 characters" in short.output
+    unknown = run(db, "user", "password", "nobody", "--password", "long enough")
+    assert unknown.exit_code != 0 and "no user 'nobody'" in unknown.output

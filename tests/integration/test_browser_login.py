@@ -1,0 +1,47 @@
+"""In a real browser: log in, see the status page, log out (screenshots kept)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import accounts
+from web import create_app
+
+from .browser import chromium, live_server
+from .desk import Desk
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def shots(tmp_path_factory):
+    """Screenshots land under the test run's output folder."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def test_a_technician_logs_in_sees_the_desk_and_logs_out(runtime, frozen_clock, shots):
+    desk = Desk(runtime, frozen_clock)
+    desk.categorize(desk.report())
+    with runtime.db.writing() as session:
+        accounts.set_password(session, "tina", PASSWORD)
+    app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
+    with live_server(app) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/")
+        assert page.url.startswith(f"{base}/login")  # sent to log in first
+        page.get_by_label("User name").fill("tina")
+        page.get_by_label("Password").fill("wrong password")
+        page.get_by_role("button", name="Log in").click()
+        assert "wrong user name or password" in page.get_by_role("alert").inner_text()
+        page.screenshot(path=shots / "login-refused.png")
+        page.get_by_label("User name").fill("tina")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base}/")
+        assert page.get_by_role("heading", name="Status").is_visible()
+        assert "In Progress" in page.content()
+        page.screenshot(path=shots / "status.png")
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url(f"{base}/login")
+        page.goto(f"{base}/")
+        assert page.url.startswith(f"{base}/login")  # the session is gone

@@ -1,0 +1,94 @@
+"""Logging in and out, and the role every route checks (`requires`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from engine.accounts import LoginRefused, log_in
+from engine.store.db import Database
+from engine.store.models import User
+
+ROLES = ("user", "technician", "specialist", "manager", "process_owner", "auditor", "admin")
+
+bp = Blueprint("auth", __name__)
+
+
+def _db() -> Database:
+    return current_app.extensions["deskflow.db"]
+
+
+def current_user() -> User | None:
+    if "user" not in g:
+        username = session.get("username")
+        user = None
+        if username:
+            with _db().reading() as s:
+                user = s.get(User, username)
+        g.user = user
+    return g.user
+
+
+def requires(*roles: str) -> Callable:
+    """Only people logged in (with one of `roles`, if any are named) reach the view:
+    others go to the login page, or get 403 when logged in without the role."""
+    unknown = set(roles) - set(ROLES)
+    assert not unknown, f"unknown role(s) {unknown}"
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if roles and not set(roles) & set(user.roles):
+                abort(403, f"this page is for: {', '.join(roles)}")
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after logging in: only a path on this site (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("status.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        with _db().writing() as s:  # commits a counted failure too
+            try:
+                name = log_in(s, request.form.get("username", ""), request.form.get("password", ""))
+            except LoginRefused as refused:
+                error = str(refused)
+        if error is None:
+            session.clear()  # a new session on login: no fixation
+            session["username"] = name
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")))
+    status = 401 if error else 200
+    return render_template("login.html", error=error, next=request.args.get("next")), status
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("auth.login"))

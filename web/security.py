@@ -1,0 +1,69 @@
+"""Sessions and CSRF: the secret key, cookie flags, and a token on every state change.
+
+The secret key comes from `DESKFLOW_SECRET_KEY`, else from the file `DESKFLOW_SECRET_FILE`
+(default `deskflow.secret` in the working directory, created with mode 0600 on first use),
+so sessions survive a restart. Cookies are HttpOnly and SameSite=Lax; set
+`DESKFLOW_HTTPS=1` behind TLS to mark them Secure.
+
+Every POST, PUT, PATCH or DELETE must carry the session's CSRF token, as the form field
+`csrf_token` or the header `X-CSRF-Token`; one without it is refused with 400 and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, abort, request, session
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SESSION_LIFETIME = timedelta(hours=8)
+
+
+def secret_key() -> str:
+    if key := os.environ.get("DESKFLOW_SECRET_KEY"):
+        return key
+    path = Path(os.environ.get("DESKFLOW_SECRET_FILE", "deskflow.secret"))
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get("csrf")
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(
+            400,
+            "the form's security token is missing or out of date: reload the page and try again",
+        )
+
+
+def protect(app: Flask) -> None:
+    """Install the secret key, cookie flags and the CSRF check on `app`."""
+    app.config.setdefault("SECRET_KEY", None)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = secret_key()
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("DESKFLOW_HTTPS") == "1",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        MAX_CONTENT_LENGTH=app.config.get("MAX_CONTENT_LENGTH") or 1024 * 1024,
+    )
+    app.before_request(_check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token

@@ -1,0 +1,35 @@
+"""The desk's status page: counts of incidents, tasks and timers, for everyone logged in."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+from sqlalchemy import func, select
+
+from engine.store.models import HumanTask, Incident, Timer
+from web.auth import requires
+
+bp = Blueprint("status", __name__)
+
+
+def counts() -> dict:
+    with current_app.extensions["deskflow.db"].reading() as session:
+        by_state = dict(
+            session.execute(select(Incident.state, func.count()).group_by(Incident.state)).all()
+        )
+        return {
+            "incidents": sum(by_state.values()),
+            "by_state": by_state,
+            "open_tasks": session.scalar(select(func.count()).select_from(HumanTask)),
+            "armed_timers": session.scalar(select(func.count()).select_from(Timer)),
+            "breached": session.scalar(
+                select(func.count())
+                .select_from(Incident)
+                .where(Incident.resolution_breached.is_(True))
+            ),
+        }
+
+
+@bp.get("/")
+@requires()
+def home():
+    return render_template("status.html", counts=counts())
