@@ -7,7 +7,7 @@ from flask import Flask, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 from engine.store.db import Database
-from web import auth, status
+from web import auth, portal, status
 from web.security import protect
 
 
@@ -18,6 +18,7 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
     protect(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(portal.bp)
     app.context_processor(lambda: {"me": auth.current_user()})
 
     @app.errorhandler(HTTPException)

@@ -1,12 +1,13 @@
-"""The desk's status page: counts of incidents, tasks and timers, for everyone logged in."""
+"""The start page: the desk's counts of incidents, tasks and timers for staff; people who
+only report problems go to their incidents."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from engine.store.models import HumanTask, Incident, Timer
-from web.auth import requires
+from web.auth import current_user, requires
 
 bp = Blueprint("status", __name__)
 
@@ -32,4 +33,7 @@ def counts() -> dict:
 @bp.get("/")
 @requires()
 def home():
+    me = current_user()
+    if me is not None and set(me.roles) == {"user"}:  # people who report: their incidents
+        return redirect(url_for("portal.incidents"))
     return render_template("status.html", counts=counts())

@@ -1,0 +1,37 @@
+"""In a real browser: a user reports a problem through the portal and finds it in their list."""
+
+from __future__ import annotations
+
+from engine import accounts
+from web import create_app
+
+from .browser import chromium, live_server
+
+PASSWORD = "correct horse battery"
+
+
+def test_a_user_reports_a_problem_and_finds_it_in_my_incidents(runtime, tmp_path_factory):
+    shots = tmp_path_factory.mktemp("screenshots")
+    with runtime.db.writing() as session:
+        accounts.set_password(session, "alice", PASSWORD)
+    app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
+    with live_server(app) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/portal/report")
+        page.get_by_label("User name").fill("alice")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base}/portal/report")  # back where she wanted to go
+        page.get_by_role("button", name="Report").click()  # nothing typed yet
+        assert "Please correct" in page.get_by_role("alert").inner_text()
+        page.get_by_label("What happened? (one line)").fill("Outlook receives no email")
+        page.get_by_label("My team or several people").check()
+        page.get_by_label("I cannot work").check()
+        page.screenshot(path=shots / "report.png")
+        page.get_by_role("button", name="Report").click()
+        page.wait_for_url(f"{base}/portal/incidents/INC*")
+        number = page.url.rsplit("/", 1)[1]
+        assert page.get_by_role("heading", name=f"{number}: Outlook receives no email").is_visible()
+        page.get_by_role("link", name="My incidents", exact=True).click()
+        assert page.get_by_role("link", name=number).is_visible()
+        page.screenshot(path=shots / "my-incidents.png")

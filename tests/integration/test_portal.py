@@ -1,0 +1,137 @@
+"""The portal: a user reports a problem in plain words and follows their own incidents."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from engine import accounts
+from engine.store.models import Incident
+from web import create_app
+
+PASSWORD = "correct horse battery"
+REPORT = {
+    "short_description": "The printer on floor 2 shows offline",
+    "description": "Since this morning, for everyone on the floor.",
+    "is_broken": "yes",
+    "impact": "medium",
+    "urgency": "high",
+}
+
+
+@pytest.fixture
+def app(runtime):
+    with runtime.db.writing() as session:
+        for name in ("alice", "bob", "tina"):
+            accounts.set_password(session, name, PASSWORD)
+    return create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
+
+
+def browser_for(app, username: str):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
+    )
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    client.token = token_of(client)
+    return client
+
+
+def token_of(client) -> str:
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def report(client, **changes):
+    return client.post("/portal/report", data={**REPORT, "csrf_token": client.token, **changes})
+
+
+def count(db) -> int:
+    with db.reading() as session:
+        return session.scalar(select(func.count()).select_from(Incident))
+
+
+def test_a_user_reports_a_problem_and_follows_it(app, runtime):
+    alice = browser_for(app, "alice")
+    assert alice.get("/portal/report").status_code == 200
+    answer = report(alice)
+    assert answer.status_code == 302
+    number = answer.location.rsplit("/", 1)[1]
+    with runtime.db.reading() as session:
+        incident = session.scalars(select(Incident).where(Incident.number == number)).one()
+    assert (incident.caller, incident.reported_by, incident.channel) == ("alice", "alice", "portal")
+    assert (incident.kind, incident.impact, incident.urgency) == ("incident", "medium", "high")
+    page = alice.get(answer.location).get_data(as_text=True)
+    assert "The printer on floor 2 shows offline" in page and "Received" in page
+    listing = alice.get("/portal/incidents").get_data(as_text=True)
+    assert number in listing
+
+
+def test_something_needed_rather_than_broken_is_a_request(app, runtime):
+    alice = browser_for(app, "alice")
+    answer = report(alice, is_broken="no", short_description="I need Visio installed")
+    number = answer.location.rsplit("/", 1)[1]
+    with runtime.db.reading() as session:
+        kind = session.scalars(select(Incident.kind).where(Incident.number == number)).one()
+    assert kind == "request"
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"short_description": ""}, "short_description"),
+        ({"short_description": "x" * 161}, "short_description"),
+        ({"impact": "huge"}, "impact"),
+        ({"urgency": ""}, "urgency"),
+    ],
+)
+def test_a_bad_report_is_shown_again_and_nothing_opens(app, runtime, changes, field):
+    alice = browser_for(app, "alice")
+    before = count(runtime.db)
+    answer = report(alice, **changes)
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    assert 'class="field-error"' in page and "Please correct" in page
+    assert count(runtime.db) == before
+    if field == "short_description":
+        assert 'aria-invalid="true"' in page
+
+
+def test_a_report_without_the_csrf_token_opens_nothing(app, runtime):
+    alice = browser_for(app, "alice")
+    before = count(runtime.db)
+    assert alice.post("/portal/report", data=REPORT).status_code == 400
+    assert count(runtime.db) == before
+
+
+def test_a_user_sees_only_their_own_incidents(app):
+    alice, bob = browser_for(app, "alice"), browser_for(app, "bob")
+    number = report(alice).location.rsplit("/", 1)[1]
+    assert bob.get(f"/portal/incidents/{number}").status_code == 404
+    assert number not in bob.get("/portal/incidents").get_data(as_text=True)
+
+
+def test_the_portal_is_for_users(app):
+    tina = browser_for(app, "tina")  # a technician
+    assert tina.get("/portal/report").status_code == 403
+    assert tina.get("/portal/incidents").status_code == 403
+    anonymous = app.test_client().get("/portal/incidents")
+    assert anonymous.status_code == 302 and "/login" in anonymous.location
+
+
+def test_html_in_a_report_is_shown_as_text(app):
+    alice = browser_for(app, "alice")
+    script = "<script>alert('x')</script> printer down"
+    number = report(alice, short_description=script).location.rsplit("/", 1)[1]
+    for path in (f"/portal/incidents/{number}", "/portal/incidents"):
+        page = alice.get(path).get_data(as_text=True)
+        assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_a_user_starts_at_their_incidents_and_staff_at_the_desk_status(app):
+    assert browser_for(app, "alice").get("/").location == "/portal/incidents"
+    assert browser_for(app, "tina").get("/").status_code == 200

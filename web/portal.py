@@ -1,0 +1,90 @@
+"""The portal, for the people who report problems: report one in plain words, follow
+their own incidents. Everything goes through the engine's commands."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from engine.errors import FormInvalid
+from engine.runtime import Runtime
+from engine.store.models import Incident
+from web.auth import current_user, requires
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+# The questions a caller can answer, mapped to the process's impact and urgency.
+HOW_MANY = {
+    "low": "Just me",
+    "medium": "My team or several people",
+    "high": "Many people or a whole service",
+}
+HOW_URGENT = {"low": "It can wait", "medium": "It slows my work down", "high": "I cannot work"}
+MY_INCIDENTS_SHOWN = 50
+STATUS_IN_WORDS = {
+    "New": "Received: the service desk will look at it soon",
+    "In Progress": "Being worked on",
+    "On Hold": "Waiting (for you or a supplier)",
+    "Awaiting user": "Waiting for your answer",
+    "Resolved": "Solved: please confirm, or say it is not fixed",
+    "Closed": "Closed",
+}
+
+
+def _runtime() -> Runtime:
+    return Runtime(current_app.extensions["deskflow.db"])
+
+
+@bp.route("/report", methods=["GET", "POST"])
+@requires("user")
+def report():
+    form = {"short_description": "", "description": "", "is_broken": "yes"}
+    form |= {"impact": "low", "urgency": "medium"}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = {key: request.form.get(key, "") for key in form}
+        me = current_user()
+        assert me is not None
+        answers = {
+            "caller": me.username,
+            "channel": "portal",
+            "short_description": form["short_description"].strip(),
+            "description": form["description"].strip(),
+            "is_broken": form["is_broken"] != "no",
+            "impact": form["impact"],
+            "urgency": form["urgency"],
+        }
+        try:
+            number = _runtime().start_incident(answers, actor=me.username)
+        except FormInvalid as invalid:
+            errors = invalid.errors
+        else:
+            return redirect(url_for("portal.incident", number=number))
+    page = render_template(
+        "portal/report.html", form=form, errors=errors, how_many=HOW_MANY, how_urgent=HOW_URGENT
+    )
+    return page, 422 if errors else 200
+
+
+def _mine():
+    me = current_user()
+    assert me is not None
+    return select(Incident).where(Incident.caller == me.username)
+
+
+@bp.get("/incidents")
+@requires("user")
+def incidents():
+    with current_app.extensions["deskflow.db"].reading() as session:
+        rows = list(session.scalars(_mine().order_by(Incident.id.desc()).limit(MY_INCIDENTS_SHOWN)))
+    return render_template("portal/incidents.html", incidents=rows, words=STATUS_IN_WORDS)
+
+
+@bp.get("/incidents/<number>")
+@requires("user")
+def incident(number: str):
+    with current_app.extensions["deskflow.db"].reading() as session:
+        row = session.scalars(_mine().where(Incident.number == number.upper())).one_or_none()
+    if row is None:  # someone else's incident looks like no incident
+        abort(404, f"you have no incident {number}")
+    return render_template("portal/incident.html", incident=row, words=STATUS_IN_WORDS)
