@@ -3,10 +3,19 @@ their own incidents. Everything goes through the engine's commands."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
-from engine.errors import FormInvalid
+from engine.errors import Conflict, FormInvalid
 from engine.runtime import Runtime
 from engine.store.models import Incident
 from web.auth import current_user, requires
@@ -88,3 +97,49 @@ def incident(number: str):
     if row is None:  # someone else's incident looks like no incident
         abort(404, f"you have no incident {number}")
     return render_template("portal/incident.html", incident=row, words=STATUS_IN_WORDS)
+
+
+# What a caller can say about an incident: the process message, its payload field, and
+# whether that field may be left empty.
+ANSWERS = {
+    "confirm": ("confirm", "comment", True),
+    "reopen": ("reopen", "reason", False),
+    "reply": ("user_reply", "message", False),
+}
+ANSWER_MAX = 4000
+
+
+@bp.post("/incidents/<number>/answer")
+@requires("user")
+def answer(number: str):
+    """Confirm the resolution, reopen with a reason, or write to the people working on it."""
+    with current_app.extensions["deskflow.db"].reading() as session:
+        row = session.scalars(_mine().where(Incident.number == number.upper())).one_or_none()
+    if row is None:
+        abort(404, f"you have no incident {number}")
+    what = request.form.get("action", "")
+    if what not in ANSWERS:
+        abort(400, f"unknown answer '{what}' (known: {', '.join(ANSWERS)})")
+    message, field, optional = ANSWERS[what]
+    text = request.form.get(field, "").strip()
+    if not text and not optional:
+        flash(f"Please write a {field} before sending.", "error")
+    elif len(text) > ANSWER_MAX:
+        flash(f"Please keep the {field} under {ANSWER_MAX} characters.", "error")
+    else:
+        me = current_user()
+        assert me is not None
+        try:
+            _runtime().send_message(row.number, message, {field: text}, actor=me.username)
+        except Conflict:
+            flash("That is not possible any more: the incident has moved on. See below.", "error")
+        else:
+            flash(SENT[what], "info")
+    return redirect(url_for("portal.incident", number=row.number))
+
+
+SENT = {
+    "confirm": "Thank you: the incident is closed.",
+    "reopen": "The incident is open again; the service desk has been told.",
+    "reply": "Your message was sent to the people working on it.",
+}

@@ -1,4 +1,5 @@
-"""In a real browser: a user reports a problem through the portal and finds it in their list."""
+"""In a real browser: a user reports a problem through the portal, finds it in their list
+and confirms the fix."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from engine import accounts
 from web import create_app
 
 from .browser import chromium, live_server
+from .desk import Desk
 
 PASSWORD = "correct horse battery"
 
 
-def test_a_user_reports_a_problem_and_finds_it_in_my_incidents(runtime, tmp_path_factory):
+def test_a_user_reports_a_problem_follows_it_and_confirms_the_fix(
+    runtime, frozen_clock, tmp_path_factory
+):
     shots = tmp_path_factory.mktemp("screenshots")
     with runtime.db.writing() as session:
         accounts.set_password(session, "alice", PASSWORD)
@@ -35,3 +39,13 @@ def test_a_user_reports_a_problem_and_finds_it_in_my_incidents(runtime, tmp_path
         page.get_by_role("link", name="My incidents", exact=True).click()
         assert page.get_by_role("link", name=number).is_visible()
         page.screenshot(path=shots / "my-incidents.png")
+        desk = Desk(runtime, frozen_clock)  # the service desk fixes it
+        desk.categorize(number, "email", ("outlook",))
+        desk.resolve_first_line(number)
+        page.get_by_role("link", name=number).click()
+        assert page.get_by_role("heading", name="Is it fixed?").is_visible()
+        page.get_by_label("Comment — optional").fill("Mail arrives again, thanks!")
+        page.get_by_role("button", name="Yes, it is fixed").click()
+        assert "the incident is closed" in page.get_by_role("status").inner_text()
+        page.screenshot(path=shots / "confirmed.png")
+        assert desk.incident(number).state == "Closed"

@@ -135,3 +135,48 @@ def test_html_in_a_report_is_shown_as_text(app):
 def test_a_user_starts_at_their_incidents_and_staff_at_the_desk_status(app):
     assert browser_for(app, "alice").get("/").location == "/portal/incidents"
     assert browser_for(app, "tina").get("/").status_code == 200
+
+
+def answer(client, number: str, action: str, **fields):
+    data = {"action": action, "csrf_token": client.token, **fields}
+    return client.post(f"/portal/incidents/{number}/answer", data=data, follow_redirects=True)
+
+
+def test_the_caller_reopens_with_a_reason_then_confirms_the_fix(app, runtime, frozen_clock):
+    from .desk import Desk
+
+    desk = Desk(runtime, frozen_clock)
+    alice = browser_for(app, "alice")
+    number = report(alice).location.rsplit("/", 1)[1]
+    desk.categorize(number)
+    desk.resolve_first_line(number)
+    assert "Is it fixed?" in alice.get(f"/portal/incidents/{number}").get_data(as_text=True)
+    empty = answer(alice, number, "reopen", reason="  ").get_data(as_text=True)
+    assert "Please write a reason" in empty
+    assert desk.incident(number).state == "Resolved"
+    reopened = answer(alice, number, "reopen", reason="It dropped again at noon.")
+    assert "open again" in reopened.get_data(as_text=True)
+    assert (desk.incident(number).state, desk.incident(number).reopen_count) == ("In Progress", 1)
+    replied = answer(alice, number, "reply", message="I am at my desk until 5.")
+    assert "was sent" in replied.get_data(as_text=True)
+    assert {"message": "I am at my desk until 5."} in [
+        e["payload"].get("inputs") for e in desk.history(number) if e["actor"] == "alice"
+    ]
+    desk.resolve_first_line(number)
+    closed = answer(alice, number, "confirm", comment="Works, thanks.")
+    assert "the incident is closed" in closed.get_data(as_text=True)
+    assert desk.incident(number).state == "Closed"
+
+
+def test_an_answer_the_process_is_not_waiting_for_is_refused_clearly(app, runtime):
+    alice = browser_for(app, "alice")
+    number = report(alice).location.rsplit("/", 1)[1]
+    page = answer(alice, number, "confirm").get_data(as_text=True)
+    assert "not possible any more" in page
+    assert answer(alice, number, "delete").status_code == 400
+
+
+def test_nobody_answers_for_someone_else(app):
+    alice, bob = browser_for(app, "alice"), browser_for(app, "bob")
+    number = report(alice).location.rsplit("/", 1)[1]
+    assert answer(bob, number, "reply", message="hijack").status_code == 404
