@@ -63,9 +63,11 @@ def lint(definition, root, filename: str) -> list[Problem]:
 
 def _check_catalog(forms) -> list[Problem]:
     """The service catalog loads, and every form field named `category` offers exactly its
-    categories (a category the catalog lacks could never be escalated)."""
+    categories (a category the catalog lacks could never be escalated); a form that also
+    asks for `subcategories` limits them per category to the catalog's."""
     try:
-        known = set(catalog().categories)
+        cat = catalog()
+        known = set(cat.categories)
     except CatalogInvalid as err:
         return [Problem("handlers/catalog.json", f"{err}; fix the catalog before deploying")]
     found = []
@@ -79,6 +81,33 @@ def _check_catalog(forms) -> list[Problem]:
                     "the category choices differ from the catalog"
                     + (f"; missing {', '.join(missing)}" if missing else "")
                     + (f"; not in the catalog: {', '.join(extra)}" if extra else ""),
+                )
+            )
+        if isinstance(prop, dict) and "subcategories" in (schema.get("properties") or {}):
+            found += _check_subcategories(name, schema, cat)
+    return found
+
+
+def _check_subcategories(name: str, schema: dict, cat) -> list[Problem]:
+    """One `allOf` rule per category: if category is X then every subcategory is one of
+    X's in the catalog."""
+    rules: dict[str, set] = {}
+    for rule in schema.get("allOf") or []:
+        try:
+            category = rule["if"]["properties"]["category"]["const"]
+            choices = rule["then"]["properties"]["subcategories"]["items"]["enum"]
+        except (KeyError, TypeError):
+            continue
+        rules[category] = set(choices)
+    found = []
+    for category, spec in cat.categories.items():
+        expected = set(spec.subcategory_names())
+        if rules.get(category) != expected:
+            found.append(
+                Problem(
+                    f"forms/{name}.json",
+                    f"the subcategories allowed for '{category}' differ from the catalog "
+                    f"(expected {', '.join(sorted(expected))}); add or fix its allOf rule",
                 )
             )
     return found

@@ -40,7 +40,7 @@ def test_a_user_reports_a_problem_follows_it_and_confirms_the_fix(
         assert page.get_by_role("link", name=number).is_visible()
         page.screenshot(path=shots / "my-incidents.png")
         desk = Desk(runtime, frozen_clock)  # the service desk fixes it
-        desk.categorize(number, "email", ("outlook",))
+        desk.categorize(number, "email", ("mailbox",))
         desk.resolve_first_line(number)
         page.get_by_role("link", name=number).click()
         assert page.get_by_role("heading", name="Is it fixed?").is_visible()

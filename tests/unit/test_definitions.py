@@ -168,3 +168,33 @@ def test_form_categories_must_match_the_catalog():
     problems = problems_of(Bundle(original.bpmn, original.dmns, forms))
     [problem] = [p for p in problems if "category choices" in p.message]
     assert "not in the catalog: plumbing" in problem.message and "missing access" in problem.message
+
+
+def test_form_subcategories_must_belong_to_their_category_as_in_the_catalog():
+    original = definitions.bundled()
+    forms = {**original.forms}
+    rules = [dict(rule) for rule in forms["categorize"]["allOf"]]
+    email = next(
+        i for i, r in enumerate(rules) if r["if"]["properties"]["category"]["const"] == "email"
+    )
+    rules[email] = {
+        "if": rules[email]["if"],
+        "then": {"properties": {"subcategories": {"items": {"enum": ["mailbox", "outlook"]}}}},
+    }
+    forms["categorize"] = {**forms["categorize"], "allOf": rules}
+    problems = problems_of(Bundle(original.bpmn, original.dmns, forms))
+    [problem] = [p for p in problems if "subcategories allowed" in p.message]
+    assert "'email'" in problem.message and "calendar, delivery, mailbox, spam" in problem.message
+    compile_bundle(original)  # the bundled rules equal the catalog
+
+
+def test_a_subcategory_of_another_category_is_refused_next_to_the_field():
+    from engine.errors import FormInvalid
+    from engine.forms import validate_form
+
+    schema = definitions.bundled().forms["categorize"]
+    ok = validate_form("categorize", schema, {"category": "email", "subcategories": ["spam"]})
+    assert ok["subcategories"] == ["spam"]
+    with pytest.raises(FormInvalid) as refused:
+        validate_form("categorize", schema, {"category": "email", "subcategories": ["vpn"]})
+    assert "vpn" in refused.value.errors["subcategories"]
