@@ -15,9 +15,10 @@ from flask import (
 )
 from sqlalchemy import select
 
+from engine import knowledge_base
 from engine.errors import Conflict, FormInvalid
 from engine.runtime import Runtime
-from engine.store.models import Incident
+from engine.store.models import Article, HumanTask, Incident
 from web.auth import current_user, requires
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -92,11 +93,96 @@ def incidents():
 @bp.get("/incidents/<number>")
 @requires("user")
 def incident(number: str):
+    row = _my_incident(number)
+    with current_app.extensions["deskflow.db"].reading() as session:
+        self_help = _self_help_task(session, row)
+        articles = (
+            knowledge_base.search(session, f"{row.short_description} {row.description}")
+            if self_help
+            else []
+        )
+    return render_template(
+        "portal/incident.html",
+        incident=row,
+        words=STATUS_IN_WORDS,
+        self_help=self_help,
+        articles=articles,
+    )
+
+
+def _my_incident(number: str) -> Incident:
     with current_app.extensions["deskflow.db"].reading() as session:
         row = session.scalars(_mine().where(Incident.number == number.upper())).one_or_none()
     if row is None:  # someone else's incident looks like no incident
         abort(404, f"you have no incident {number}")
-    return render_template("portal/incident.html", incident=row, words=STATUS_IN_WORDS)
+    return row
+
+
+def _self_help_task(session, incident: Incident) -> HumanTask | None:
+    """The caller's open self-help step (a request waiting to be tried with the FAQ)."""
+    return session.scalars(
+        select(HumanTask).where(
+            HumanTask.incident_id == incident.id, HumanTask.element == "try_self_help"
+        )
+    ).first()
+
+
+SUGGESTION_QUERY_MAX = 500
+
+
+@bp.get("/suggestions")
+@requires("user")
+def suggestions():
+    """Self-help articles for what the caller is typing (an HTML fragment for the page)."""
+    query = request.args.get("q", "")[:SUGGESTION_QUERY_MAX]
+    with current_app.extensions["deskflow.db"].reading() as session:
+        hits = knowledge_base.search(session, query)
+    return render_template("portal/_suggestions.html", articles=hits)
+
+
+@bp.get("/articles/<article_id>")
+@requires("user")
+def article(article_id: str):
+    with current_app.extensions["deskflow.db"].reading() as session:
+        row = session.get(Article, article_id.upper())
+    if row is None:
+        abort(404, f"there is no article {article_id}")
+    return render_template("portal/article.html", article=row)
+
+
+@bp.post("/incidents/<number>/self-help")
+@requires("user")
+def self_help(number: str):
+    """The caller says whether an article solved it (closes the request as deflected) or
+    not (the service desk fulfils it)."""
+    row = _my_incident(number)
+    with current_app.extensions["deskflow.db"].reading() as session:
+        task = _self_help_task(session, row)
+    if task is None:
+        flash("That is not possible any more: the request has moved on. See below.", "error")
+        return redirect(url_for("portal.incident", number=row.number))
+    helped_by = request.form.get("helped_by", "")
+    answers: dict = {"solved": bool(helped_by)}
+    if helped_by:
+        answers["helped_by"] = helped_by
+    if comment := request.form.get("comment", "").strip():
+        answers["comment"] = comment
+    me = current_user()
+    assert me is not None
+    try:
+        _runtime().complete_task(task.id, answers, actor=me.username)
+    except FormInvalid as invalid:
+        flash(f"Not sent: {'; '.join(invalid.errors.values())}", "error")
+    except Conflict:
+        flash("That is not possible any more: the request has moved on. See below.", "error")
+    else:
+        flash(
+            "Glad it helped: the request is closed."
+            if helped_by
+            else "The service desk will take care of it.",
+            "info",
+        )
+    return redirect(url_for("portal.incident", number=row.number))
 
 
 # What a caller can say about an incident: the process message, its payload field, and
@@ -113,10 +199,7 @@ ANSWER_MAX = 4000
 @requires("user")
 def answer(number: str):
     """Confirm the resolution, reopen with a reason, or write to the people working on it."""
-    with current_app.extensions["deskflow.db"].reading() as session:
-        row = session.scalars(_mine().where(Incident.number == number.upper())).one_or_none()
-    if row is None:
-        abort(404, f"you have no incident {number}")
+    row = _my_incident(number)
     what = request.form.get("action", "")
     if what not in ANSWERS:
         abort(400, f"unknown answer '{what}' (known: {', '.join(ANSWERS)})")

@@ -29,6 +29,9 @@ def test_a_user_reports_a_problem_follows_it_and_confirms_the_fix(
         page.get_by_role("button", name="Report").click()  # nothing typed yet
         assert "Please correct" in page.get_by_role("alert").inner_text()
         page.get_by_label("What happened? (one line)").fill("Outlook receives no email")
+        suggestions = page.get_by_role("heading", name="Maybe this helps")
+        suggestions.wait_for(timeout=5000)  # self-help while typing
+        assert page.locator("#suggestions a").count() >= 1
         page.get_by_label("My team or several people").check()
         page.get_by_label("I cannot work").check()
         page.screenshot(path=shots / "report.png")

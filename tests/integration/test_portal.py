@@ -180,3 +180,62 @@ def test_nobody_answers_for_someone_else(app):
     alice, bob = browser_for(app, "alice"), browser_for(app, "bob")
     number = report(alice).location.rsplit("/", 1)[1]
     assert answer(bob, number, "reply", message="hijack").status_code == 404
+
+
+def test_suggestions_while_typing_come_from_the_knowledge_base(app):
+    alice = browser_for(app, "alice")
+    hits = alice.get("/portal/suggestions?q=how do I reset my password").get_data(as_text=True)
+    assert "Maybe this helps" in hits and "/portal/articles/KB" in hits
+    assert alice.get("/portal/suggestions?q=the").get_data(as_text=True).strip() == ""
+    article = re.search(r"/portal/articles/(KB\d{4})", hits).group(1)
+    assert alice.get(f"/portal/articles/{article}").status_code == 200
+    assert alice.get("/portal/articles/KB9999").status_code == 404
+
+
+def test_an_article_that_solved_a_request_closes_it_as_deflected(app, runtime, frozen_clock):
+    from .desk import Desk
+
+    alice = browser_for(app, "alice")
+    answer_ = report(alice, is_broken="no", short_description="How do I reset my password?")
+    number = answer_.location.rsplit("/", 1)[1]
+    page = alice.get(answer_.location).get_data(as_text=True)
+    assert "Try these first" in page
+    article = re.search(r'name="helped_by" value="(KB\d{4})"', page).group(1)
+    done = alice.post(
+        f"/portal/incidents/{number}/self-help",
+        data={"helped_by": article, "csrf_token": alice.token},
+        follow_redirects=True,
+    )
+    assert "the request is closed" in done.get_data(as_text=True)
+    incident = Desk(runtime, frozen_clock).incident(number)
+    assert (incident.state, incident.close_reason) == ("Closed", "deflected")
+
+
+def test_when_no_article_helped_the_desk_fulfils_the_request(app, runtime, frozen_clock):
+    from .desk import Desk
+
+    alice = browser_for(app, "alice")
+    answer_ = report(alice, is_broken="no", short_description="Please install Visio")
+    number = answer_.location.rsplit("/", 1)[1]
+    alice.post(
+        f"/portal/incidents/{number}/self-help",
+        data={"helped_by": "", "comment": "I need the 2021 edition", "csrf_token": alice.token},
+    )
+    desk = Desk(runtime, frozen_clock)
+    assert [t.element for t in desk.open_tasks(number)] == ["fulfil_request"]
+    again = alice.post(
+        f"/portal/incidents/{number}/self-help",
+        data={"helped_by": "", "csrf_token": alice.token},
+        follow_redirects=True,
+    )
+    assert "not possible any more" in again.get_data(as_text=True)  # nothing sent twice
+    forged = report(alice, is_broken="no", short_description="How do I reset my password?")
+    bad = alice.post(
+        f"{forged.location}/self-help",
+        data={"helped_by": "not-an-article", "csrf_token": alice.token},
+        follow_redirects=True,
+    )
+    assert "Not sent" in bad.get_data(as_text=True)
+    assert [t.element for t in desk.open_tasks(forged.location.rsplit("/", 1)[1])] == [
+        "try_self_help"
+    ]
