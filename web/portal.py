@@ -18,6 +18,7 @@ from sqlalchemy import select
 from engine import knowledge_base
 from engine.errors import Conflict, FormInvalid
 from engine.runtime import Runtime
+from engine.store.db import Database
 from engine.store.models import Article, HumanTask, Incident
 from web.auth import current_user, requires
 
@@ -39,10 +40,21 @@ STATUS_IN_WORDS = {
     "Resolved": "Solved: please confirm, or say it is not fixed",
     "Closed": "Closed",
 }
+MOVED_ON = "That is not possible any more: it has moved on. See below."
+
+
+def _db() -> Database:
+    return current_app.extensions["deskflow.db"]
 
 
 def _runtime() -> Runtime:
-    return Runtime(current_app.extensions["deskflow.db"])
+    return Runtime(_db())
+
+
+def _me() -> str:
+    me = current_user()
+    assert me is not None  # every route here requires a log-in
+    return me.username
 
 
 @bp.route("/report", methods=["GET", "POST"])
@@ -53,10 +65,8 @@ def report():
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = {key: request.form.get(key, "") for key in form}
-        me = current_user()
-        assert me is not None
         answers = {
-            "caller": me.username,
+            "caller": _me(),
             "channel": "portal",
             "short_description": form["short_description"].strip(),
             "description": form["description"].strip(),
@@ -65,7 +75,7 @@ def report():
             "urgency": form["urgency"],
         }
         try:
-            number = _runtime().start_incident(answers, actor=me.username)
+            number = _runtime().start_incident(answers, actor=_me())
         except FormInvalid as invalid:
             errors = invalid.errors
         else:
@@ -77,15 +87,13 @@ def report():
 
 
 def _mine():
-    me = current_user()
-    assert me is not None
-    return select(Incident).where(Incident.caller == me.username)
+    return select(Incident).where(Incident.caller == _me())
 
 
 @bp.get("/incidents")
 @requires("user")
 def incidents():
-    with current_app.extensions["deskflow.db"].reading() as session:
+    with _db().reading() as session:
         rows = list(session.scalars(_mine().order_by(Incident.id.desc()).limit(MY_INCIDENTS_SHOWN)))
     return render_template("portal/incidents.html", incidents=rows, words=STATUS_IN_WORDS)
 
@@ -94,7 +102,7 @@ def incidents():
 @requires("user")
 def incident(number: str):
     row = _my_incident(number)
-    with current_app.extensions["deskflow.db"].reading() as session:
+    with _db().reading() as session:
         self_help = _self_help_task(session, row)
         articles = (
             knowledge_base.search(session, f"{row.short_description} {row.description}")
@@ -111,7 +119,7 @@ def incident(number: str):
 
 
 def _my_incident(number: str) -> Incident:
-    with current_app.extensions["deskflow.db"].reading() as session:
+    with _db().reading() as session:
         row = session.scalars(_mine().where(Incident.number == number.upper())).one_or_none()
     if row is None:  # someone else's incident looks like no incident
         abort(404, f"you have no incident {number}")
@@ -135,7 +143,7 @@ SUGGESTION_QUERY_MAX = 500
 def suggestions():
     """Self-help articles for what the caller is typing (an HTML fragment for the page)."""
     query = request.args.get("q", "")[:SUGGESTION_QUERY_MAX]
-    with current_app.extensions["deskflow.db"].reading() as session:
+    with _db().reading() as session:
         hits = knowledge_base.search(session, query)
     return render_template("portal/_suggestions.html", articles=hits)
 
@@ -143,7 +151,7 @@ def suggestions():
 @bp.get("/articles/<article_id>")
 @requires("user")
 def article(article_id: str):
-    with current_app.extensions["deskflow.db"].reading() as session:
+    with _db().reading() as session:
         row = session.get(Article, article_id.upper())
     if row is None:
         abort(404, f"there is no article {article_id}")
@@ -156,10 +164,10 @@ def self_help(number: str):
     """The caller says whether an article solved it (closes the request as deflected) or
     not (the service desk fulfils it)."""
     row = _my_incident(number)
-    with current_app.extensions["deskflow.db"].reading() as session:
+    with _db().reading() as session:
         task = _self_help_task(session, row)
     if task is None:
-        flash("That is not possible any more: the request has moved on. See below.", "error")
+        flash(MOVED_ON, "error")
         return redirect(url_for("portal.incident", number=row.number))
     helped_by = request.form.get("helped_by", "")
     answers: dict = {"solved": bool(helped_by)}
@@ -167,14 +175,12 @@ def self_help(number: str):
         answers["helped_by"] = helped_by
     if comment := request.form.get("comment", "").strip():
         answers["comment"] = comment
-    me = current_user()
-    assert me is not None
     try:
-        _runtime().complete_task(task.id, answers, actor=me.username)
+        _runtime().complete_task(task.id, answers, actor=_me())
     except FormInvalid as invalid:
         flash(f"Not sent: {'; '.join(invalid.errors.values())}", "error")
     except Conflict:
-        flash("That is not possible any more: the request has moved on. See below.", "error")
+        flash(MOVED_ON, "error")
     else:
         flash(
             "Glad it helped: the request is closed."
@@ -193,6 +199,11 @@ ANSWERS = {
     "reply": ("user_reply", "message", False),
 }
 ANSWER_MAX = 4000
+SENT = {
+    "confirm": "Thank you: the incident is closed.",
+    "reopen": "The incident is open again; the service desk has been told.",
+    "reply": "Your message was sent to the people working on it.",
+}
 
 
 @bp.post("/incidents/<number>/answer")
@@ -210,19 +221,10 @@ def answer(number: str):
     elif len(text) > ANSWER_MAX:
         flash(f"Please keep the {field} under {ANSWER_MAX} characters.", "error")
     else:
-        me = current_user()
-        assert me is not None
         try:
-            _runtime().send_message(row.number, message, {field: text}, actor=me.username)
+            _runtime().send_message(row.number, message, {field: text}, actor=_me())
         except Conflict:
-            flash("That is not possible any more: the incident has moved on. See below.", "error")
+            flash(MOVED_ON, "error")
         else:
             flash(SENT[what], "info")
     return redirect(url_for("portal.incident", number=row.number))
-
-
-SENT = {
-    "confirm": "Thank you: the incident is closed.",
-    "reopen": "The incident is open again; the service desk has been told.",
-    "reply": "Your message was sent to the people working on it.",
-}
