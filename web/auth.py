@@ -45,8 +45,8 @@ def current_user() -> User | None:
 def requires(*roles: str) -> Callable:
     """Only people logged in (with one of `roles`, if any are named) reach the view:
     others go to the login page, or get 403 when logged in without the role."""
-    unknown = set(roles) - set(ROLES)
-    assert not unknown, f"unknown role(s) {unknown}"
+    if unknown := set(roles) - set(ROLES):
+        raise ValueError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)

@@ -146,3 +146,8 @@ def test_html_in_a_name_is_escaped(client, db):
     log_in(client, "tina")
     page = client.get("/").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+def test_a_route_cannot_name_a_role_that_does_not_exist():
+    with pytest.raises(ValueError, match="unknown role"):
+        requires("superuser")
