@@ -15,12 +15,13 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import knowledge_base
+from engine import knowledge_base, queries
 from engine.errors import Conflict, FormInvalid
 from engine.runtime import Runtime
 from engine.store.db import Database
 from engine.store.models import Article, HumanTask, Incident
 from web.auth import current_user, requires
+from web.timeline import customer_timeline
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -109,12 +110,14 @@ def incident(number: str):
             if self_help
             else []
         )
+    history = queries.incident_view(_db(), number.upper())["history"]
     return render_template(
         "portal/incident.html",
         incident=row,
         words=STATUS_IN_WORDS,
         self_help=self_help,
         articles=articles,
+        timeline=customer_timeline(history, row.caller),
     )
 
 

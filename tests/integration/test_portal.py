@@ -239,3 +239,27 @@ def test_when_no_article_helped_the_desk_fulfils_the_request(app, runtime, froze
     assert [t.element for t in desk.open_tasks(forged.location.rsplit("/", 1)[1])] == [
         "try_self_help"
     ]
+
+
+def test_the_timeline_shows_what_people_did_but_no_internal_notes(app, runtime, frozen_clock):
+    from .desk import Desk
+
+    desk = Desk(runtime, frozen_clock)
+    alice = browser_for(app, "alice")
+    number = report(alice).location.rsplit("/", 1)[1]
+    desk.categorize(number)
+    desk.complete(number, "diagnose", {"resolved": False, "work_notes": "SECRET: blame the vendor"})
+    desk.specialist_resolves(number)
+    answer(alice, number, "reopen", reason="Still offline on floor 2.")
+    page = alice.get(f"/portal/incidents/{number}").get_data(as_text=True)
+    timeline = page[page.index("What happened so far") :]
+    for said in (
+        "You reported it.",
+        "The service desk took it on.",
+        "Passed to a specialist team.",
+        "Solved by the specialists: Replaced the faulty gateway config.",
+        "You said it is not fixed: Still offline on floor 2.",
+    ):
+        assert said in timeline, said
+    assert timeline.index("You reported it.") < timeline.index("You said it is not fixed")
+    assert "SECRET" not in page and "network" not in timeline  # no work notes, no category
