@@ -8,13 +8,14 @@ from werkzeug.exceptions import HTTPException
 
 from engine.store.db import Database
 from web import auth, portal, status
+from web.database import attach
 from web.security import protect
 
 
 def create_app(db: Database | None = None, test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
-    app.extensions["deskflow.db"] = db or Database()
+    attach(app, db or Database())
     protect(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(status.bp)

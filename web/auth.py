@@ -9,7 +9,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -19,16 +18,12 @@ from flask import (
 )
 
 from engine.accounts import LoginRefused, log_in
-from engine.store.db import Database
 from engine.store.models import User
+from web.database import database
 
 ROLES = ("user", "technician", "specialist", "manager", "process_owner", "auditor", "admin")
 
 bp = Blueprint("auth", __name__)
-
-
-def _db() -> Database:
-    return current_app.extensions["deskflow.db"]
 
 
 def current_user() -> User | None:
@@ -36,7 +31,7 @@ def current_user() -> User | None:
         username = session.get("username")
         user = None
         if username:
-            with _db().reading() as s:
+            with database().reading() as s:
                 user = s.get(User, username)
         g.user = user
     return g.user
@@ -74,7 +69,7 @@ def _safe_next(target: str | None) -> str:
 def login():
     error = None
     if request.method == "POST":
-        with _db().writing() as s:  # commits a counted failure too
+        with database().writing() as s:  # commits a counted failure too
             try:
                 name = log_in(s, request.form.get("username", ""), request.form.get("password", ""))
             except LoginRefused as refused:

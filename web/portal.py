@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -18,9 +17,9 @@ from sqlalchemy import select
 from engine import knowledge_base, queries
 from engine.errors import Conflict, FormInvalid
 from engine.runtime import Runtime
-from engine.store.db import Database
 from engine.store.models import Article, HumanTask, Incident
 from web.auth import current_user, requires
+from web.database import database
 from web.timeline import customer_timeline
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -44,12 +43,8 @@ STATUS_IN_WORDS = {
 MOVED_ON = "That is not possible any more: it has moved on. See below."
 
 
-def _db() -> Database:
-    return current_app.extensions["deskflow.db"]
-
-
 def _runtime() -> Runtime:
-    return Runtime(_db())
+    return Runtime(database())
 
 
 def _me() -> str:
@@ -94,7 +89,7 @@ def _mine():
 @bp.get("/incidents")
 @requires("user")
 def incidents():
-    with _db().reading() as session:
+    with database().reading() as session:
         rows = list(session.scalars(_mine().order_by(Incident.id.desc()).limit(MY_INCIDENTS_SHOWN)))
     return render_template("portal/incidents.html", incidents=rows, words=STATUS_IN_WORDS)
 
@@ -103,14 +98,14 @@ def incidents():
 @requires("user")
 def incident(number: str):
     row = _my_incident(number)
-    with _db().reading() as session:
+    with database().reading() as session:
         self_help = _self_help_task(session, row)
         articles = (
             knowledge_base.search(session, f"{row.short_description} {row.description}")
             if self_help
             else []
         )
-    history = queries.incident_view(_db(), number.upper())["history"]
+    history = queries.incident_view(database(), number.upper())["history"]
     return render_template(
         "portal/incident.html",
         incident=row,
@@ -122,7 +117,7 @@ def incident(number: str):
 
 
 def _my_incident(number: str) -> Incident:
-    with _db().reading() as session:
+    with database().reading() as session:
         row = session.scalars(_mine().where(Incident.number == number.upper())).one_or_none()
     if row is None:  # someone else's incident looks like no incident
         abort(404, f"you have no incident {number}")
@@ -146,7 +141,7 @@ SUGGESTION_QUERY_MAX = 500
 def suggestions():
     """Self-help articles for what the caller is typing (an HTML fragment for the page)."""
     query = request.args.get("q", "")[:SUGGESTION_QUERY_MAX]
-    with _db().reading() as session:
+    with database().reading() as session:
         hits = knowledge_base.search(session, query)
     return render_template("portal/_suggestions.html", articles=hits)
 
@@ -154,7 +149,7 @@ def suggestions():
 @bp.get("/articles/<article_id>")
 @requires("user")
 def article(article_id: str):
-    with _db().reading() as session:
+    with database().reading() as session:
         row = session.get(Article, article_id.upper())
     if row is None:
         abort(404, f"there is no article {article_id}")
@@ -167,7 +162,7 @@ def self_help(number: str):
     """The caller says whether an article solved it (closes the request as deflected) or
     not (the service desk fulfils it)."""
     row = _my_incident(number)
-    with _db().reading() as session:
+    with database().reading() as session:
         task = _self_help_task(session, row)
     if task is None:
         flash(MOVED_ON, "error")

@@ -3,17 +3,18 @@ only report problems go to their incidents."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from engine.store.models import HumanTask, Incident, Timer
 from web.auth import current_user, requires
+from web.database import database
 
 bp = Blueprint("status", __name__)
 
 
 def counts() -> dict:
-    with current_app.extensions["deskflow.db"].reading() as session:
+    with database().reading() as session:
         by_state = dict(
             session.execute(select(Incident.state, func.count()).group_by(Incident.state)).all()
         )
