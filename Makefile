@@ -12,7 +12,16 @@ $(BIN)/deskflow: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-install: $(BIN)/deskflow
+# The web UI's front-end libraries (bpmn-js), from the npm registry at install time into
+# web/static/vendor, so the UI needs no internet at run time. Redone when package.json changes.
+VENDOR_STAMP = web/static/vendor/.stamp
+
+$(VENDOR_STAMP): package.json package-lock.json .npmrc scripts/vendor_assets.py
+	npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	$(PYTHON) scripts/vendor_assets.py
+	touch $@
+
+install: $(BIN)/deskflow $(VENDOR_STAMP)
 
 # Deskflow on the embedded SQLite default, with demo data, serving on 127.0.0.1:5000.
 run: install
@@ -42,4 +51,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) deskflow.db deskflow.db-wal deskflow.db-shm deskflow.secret .pytest_cache
+	rm -rf $(VENV) node_modules web/static/vendor deskflow.db deskflow.db-wal deskflow.db-shm deskflow.secret .pytest_cache

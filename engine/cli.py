@@ -104,6 +104,61 @@ def user_password(db: Database, username: str, password: str) -> None:
     click.echo(f"password of {username} changed")
 
 
+@main.group()
+def token() -> None:
+    """Tokens for the JSON API (/api/): a program sends one as `Authorization: Bearer`."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for (e.g. 'monitoring').")
+@click.pass_obj
+@_fail_cleanly
+def token_create(db: Database, username: str, name: str) -> None:
+    """A new API token acting as USERNAME; printed once, never again."""
+    from engine import api_tokens
+
+    with db.writing() as session:  # the CLI is the machine's admin
+        token_id, plaintext = api_tokens.create_token(session, username, name, created_by="admin")
+    click.echo(f"API token {token_id} for {username.strip().lower()} ({name.strip()}):")
+    click.echo(plaintext)
+    click.echo("Copy it now: it cannot be shown again (only its hash is stored).")
+
+
+@token.command("list")
+@click.pass_obj
+@_fail_cleanly
+def token_list(db: Database) -> None:
+    """Every API token: id, owner, name, created, last used, revoked."""
+    from engine import api_tokens
+
+    with db.reading() as session:
+        tokens = api_tokens.list_tokens(session)
+    if not tokens:
+        click.echo("no API tokens")
+    for t in tokens:
+        used = f"last used {t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
+        revoked = f", REVOKED {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else ""
+        click.echo(
+            f"{t.id:>4}  {t.username:<12} {t.name:<24} "
+            f"created {t.created_at:%Y-%m-%d %H:%M} by {t.created_by}, {used}{revoked}"
+        )
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@click.pass_obj
+@_fail_cleanly
+def token_revoke(db: Database, token_id: int) -> None:
+    """Revoke API token ID: requests carrying it are refused from now on."""
+    from engine import api_tokens
+
+    with db.writing() as session:
+        revoked = api_tokens.revoke_token(session, token_id)
+        owner, name = revoked.username, revoked.name
+    click.echo(f"API token {token_id} ({owner}: {name}) revoked")
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--comment", default="", help="Why this version (shown in the versions list).")

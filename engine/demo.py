@@ -225,7 +225,9 @@ class Driver:
         elif path == "on hold, waiting for a vendor":
             self.diagnose(number, resolved=False)  # P2: 8 h round the clock
             technician = self.rng.choice(self.technicians)
-            self.desk.message(number, "hold", {"reason": "awaiting vendor"}, technician)
+            self.desk.message(
+                number, "hold", {"waiting_for": "vendor", "reason": "awaiting vendor"}, technician
+            )
             self.tick(hours=12)  # longer than the whole target: no breach while on hold
             self.desk.message(number, "resume", {"note": "the vendor shipped a fix"}, technician)
             self.specialist_resolves(number)

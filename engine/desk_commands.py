@@ -1,6 +1,7 @@
 """Commands on an incident that do not advance its process.
 
-Claiming a task, adding or firing a technician's automated escalation, clearing a failed
+Claiming or assigning a task, a work note or a comment to the caller, escalating to the
+group's manager, adding or firing a technician's automated escalation, clearing a failed
 timer for a retry: each is one transaction under the instance lock, with a history event,
 like the process commands in `engine.runtime`.
 """
@@ -9,13 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from engine import clock, escalations, history
-from engine.errors import Conflict
+from engine.errors import Conflict, DeskflowError
 from engine.history import Entry
 from engine.locks import InstanceLocks, facts
-from engine.store.models import EscalationRule, HumanTask, Timer
+from engine.mail import outbox_row
+from engine.store.models import EscalationRule, Group, HumanTask, Notification, Timer
+from handlers import notify
+
+NOTE_KINDS = ("work_note", "comment")  # internal to the support teams / to the caller
+NOTE_MAX = 4000
 
 
 class DeskCommands(InstanceLocks):
@@ -98,13 +104,22 @@ class DeskCommands(InstanceLocks):
             history.append(session, instance, clock.now(), [entry])
             return True
 
-    def claim_task(self, task_id: str, username: str | None, actor: str) -> None:
-        """Assign an open task to `username` (None: back to the group queue)."""
+    def claim_task(
+        self, task_id: str, username: str | None, actor: str, taking: bool = False
+    ) -> None:
+        """Assign an open task to `username` (None: back to the group queue).
+
+        `taking`: the person takes it from the queue themselves, which is refused when a
+        colleague holds it already (checked under the lock, so two clicks at the same
+        moment give it to one of them)."""
         with self.db.writing() as session:
             human = session.get(HumanTask, task_id)
             if human is None:
-                raise Conflict(f"task {task_id} is not open")
+                raise Conflict(f"task {task_id} is not open any more")
             instance, incident = self._locked(session, human.instance_id)
+            session.refresh(human)
+            if taking and human.assignee not in (None, username):
+                raise Conflict(f"{human.assignee} took this task already")
             human.assignee = username
             if human.lane != "User":
                 incident.assignee = username
@@ -121,3 +136,58 @@ class DeskCommands(InstanceLocks):
                     )
                 ],
             )
+
+    def add_note(self, number: str, kind: str, text: str, actor: str) -> None:
+        """A work note (internal) or a comment to the caller (mailed to them)."""
+        if kind not in NOTE_KINDS:
+            raise DeskflowError(f"unknown kind of note {kind!r} (known: {', '.join(NOTE_KINDS)})")
+        text = text.strip()
+        if not text or len(text) > NOTE_MAX:
+            raise DeskflowError(f"a note needs 1 to {NOTE_MAX} characters")
+        with self.db.writing() as session:
+            incident = self._incident(session, number)
+            instance, incident = self._locked(session, incident.instance_id)
+            if kind == "comment":
+                self._mail(session, incident, "comment", incident.caller, text)
+            payload = {"command": "add_note", "kind": kind, "text": text}
+            history.append(
+                session, instance, clock.now(), [Entry("command", actor=actor, payload=payload)]
+            )
+
+    def escalate_to_manager(self, number: str, reason: str, actor: str) -> str:
+        """Hierarchical escalation by hand: tell the manager of the group holding the
+        incident, with the reason; returns the manager's username."""
+        reason = reason.strip()
+        if len(reason) < 3 or len(reason) > NOTE_MAX:
+            raise DeskflowError(f"say why in 3 to {NOTE_MAX} characters")
+        with self.db.writing() as session:
+            incident = self._incident(session, number)
+            instance, incident = self._locked(session, incident.instance_id)
+            if incident.state in escalations.DONE_STATES:
+                raise Conflict(f"{number} is {incident.state.lower()}; nothing to escalate")
+            group = session.get(Group, incident.assignment_group or "")
+            if group is None or group.manager is None:
+                raise Conflict(f"{number} is held by no group with a manager yet")
+            self._mail(session, incident, "escalated_to_manager", group.manager, reason)
+            entry = Entry(
+                "escalation",
+                actor=actor,
+                payload={
+                    "kind": "hierarchical",
+                    "assignee": group.manager,
+                    "group": group.name,
+                    "reason": reason,
+                },
+            )
+            history.append(session, instance, clock.now(), [entry])
+            return group.manager
+
+    @staticmethod
+    def _mail(session, incident, template: str, recipient: str, note: str) -> None:
+        record = facts(incident)
+        message = notify.render(template, recipient, record, note)
+        html = notify.render_html(template, recipient, record, note)
+        now = clock.now()
+        session.execute(
+            insert(Notification), [outbox_row(incident.id, message, html, now, due=now)]
+        )

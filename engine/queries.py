@@ -117,11 +117,11 @@ def render_incident(view: dict[str, Any]) -> str:
         )
     lines.append("history:")
     for event in view["history"]:
-        lines.append("  " + _story_line(event))
+        lines.append("  " + story_line(event))
     return "\n".join(lines)
 
 
-def _story_line(event: dict[str, Any]) -> str:
+def story_line(event: dict[str, Any]) -> str:
     at = event["at"].strftime("%Y-%m-%d %H:%M")
     payload = event["payload"]
     actor = f" by {event['actor']}" if event["actor"] else ""

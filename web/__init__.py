@@ -1,14 +1,16 @@
 """Deskflow's web app: the factory wires the database, security and one blueprint per
-audience (for now: logging in, and the desk's status page)."""
+audience: logging in, the status page, the portal (callers), the desk (staff), the
+process diagram, the JSON API and its tokens (admins)."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from engine.store.db import Database
-from web import auth, portal, status
+from web import admin, api, auth, desk, incidents, portal, status
 from web.database import attach
+from web.diagram import bp as diagram_bp
 from web.security import protect
 
 
@@ -20,12 +22,19 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
     app.register_blueprint(auth.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(desk.bp)
+    app.register_blueprint(incidents.bp)
+    app.register_blueprint(diagram_bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
     app.context_processor(lambda: {"me": auth.current_user()})
 
     @app.errorhandler(HTTPException)
     def refused(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
+        if request.path.startswith("/api/"):  # unknown paths and methods there too: JSON
+            return api.refusal(error)
         body = render_template("error.html", error=error)
         return body, error.code
 

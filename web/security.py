@@ -7,7 +7,8 @@ so sessions survive a restart. Cookies are HttpOnly and SameSite=Lax; set
 
 Every POST, PUT, PATCH or DELETE must carry the session's CSRF token, as the form field
 `csrf_token` or the header `X-CSRF-Token`; one without it is refused with 400 and
-changes nothing.
+changes nothing. A call to the JSON API (`/api/`) with `Authorization: Bearer` is
+exempt: it carries its credential itself, not in a cookie a browser would add.
 """
 
 from __future__ import annotations
@@ -41,8 +42,13 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+def _bearer_api_call() -> bool:
+    scheme = request.headers.get("Authorization", "").split(" ", 1)[0]
+    return request.path.startswith("/api/") and scheme.lower() == "bearer"
+
+
 def _check_csrf() -> None:
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or _bearer_api_call():
         return
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf")

@@ -1,5 +1,6 @@
-"""The start page: the desk's counts of incidents, tasks and timers for staff; people who
-only report problems go to their incidents."""
+"""The start page: people who only report problems go to their incidents, people who
+work tasks to their queue; the others (auditors, process owners, admins) see the desk's
+counts of incidents, tasks and timers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from engine.store.models import HumanTask, Incident, Timer
 from web.auth import current_user, requires
 from web.database import database
+from web.desk import STAFF
 
 bp = Blueprint("status", __name__)
 
@@ -37,4 +39,6 @@ def home():
     me = current_user()
     if me is not None and set(me.roles) == {"user"}:  # people who report: their incidents
         return redirect(url_for("portal.incidents"))
+    if me is not None and set(me.roles) & set(STAFF):  # people who work tasks: their queue
+        return redirect(url_for("desk.queue"))
     return render_template("status.html", counts=counts())

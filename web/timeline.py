@@ -1,8 +1,8 @@
 """What a caller may see of an incident's history: what people did, in the caller's words.
 
 Built from the recorded commands only. Internal work (work notes, categories, escalation
-reasons, SLA events, priority changes) is never shown; the resolution notes are, since
-they are written for the caller.
+reasons, SLA events, priority changes) is never shown; the resolution notes and the
+comments staff write to the caller are, since they are written for the caller.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ def _say(payload: dict[str, Any], actor: str | None, caller: str) -> str | None:
         return _task_done(payload.get("task"), inputs)
     if command == "send_message":
         return _message(payload.get("message"), inputs)
+    if command == "add_note" and payload.get("kind") == "comment":  # never a work note
+        return f"{actor} wrote to you: {payload.get('text', '')}"
     return None
 
 

@@ -291,3 +291,19 @@ class Article(Base):
     body: Mapped[str] = mapped_column(Text)
     keywords: Mapped[str] = mapped_column(Text)  # space-separated words and phrases
     updated_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A token for the JSON API (`/api/`), created by an admin for one user; only the
+    SHA-256 of the token is kept (see `engine.api_tokens`)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    name: Mapped[str] = mapped_column(String(100))  # what it is for: "monitoring", "chat bot"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -8,6 +8,7 @@ suite once per backend.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -63,3 +64,16 @@ def runtime(db: Database, frozen_clock) -> Runtime:
 def without_record_notices(monkeypatch):
     """Leave out the record-change notices (engine.notices), for tests that count mails."""
     monkeypatch.setattr(notices, "enabled", lambda: frozenset())
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """Where browser tests save screenshots of the key pages: `DESKFLOW_SCREENSHOTS`, else
+    `test-output/screenshots/<backend>` in the repository (kept by CI with the run)."""
+    backend = "postgresql" if os.environ.get("DESKFLOW_TEST_DATABASE_URL") else "sqlite"
+    folder = Path(
+        os.environ.get("DESKFLOW_SCREENSHOTS")
+        or Path(__file__).parents[2] / "test-output" / "screenshots" / backend
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

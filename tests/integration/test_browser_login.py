@@ -1,8 +1,6 @@
-"""In a real browser: log in, see the status page, log out (screenshots kept)."""
+"""In a real browser: log in, land on the desk's queue, log out (screenshots kept)."""
 
 from __future__ import annotations
-
-import pytest
 
 from engine import accounts
 from web import create_app
@@ -13,15 +11,11 @@ from .desk import Desk
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def shots(tmp_path_factory):
-    """Screenshots land under the test run's output folder."""
-    return tmp_path_factory.mktemp("screenshots")
-
-
-def test_a_technician_logs_in_sees_the_desk_and_logs_out(runtime, frozen_clock, shots):
+def test_a_technician_logs_in_sees_the_desk_and_logs_out(runtime, frozen_clock, screenshots):
+    shots = screenshots
     desk = Desk(runtime, frozen_clock)
-    desk.categorize(desk.report())
+    number = desk.report()
+    desk.categorize(number)
     with runtime.db.writing() as session:
         accounts.set_password(session, "tina", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
@@ -37,10 +31,11 @@ def test_a_technician_logs_in_sees_the_desk_and_logs_out(runtime, frozen_clock, 
         page.get_by_label("User name").fill("tina")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(f"{base}/")
-        assert page.get_by_role("heading", name="Status").is_visible()
-        assert "In Progress" in page.content()
-        page.screenshot(path=shots / "status.png")
+        page.wait_for_url(f"{base}/desk/queue")  # a technician starts at her queue
+        assert page.get_by_role("heading", name="My tasks").is_visible()
+        page.get_by_role("link", name="My groups' unassigned").click()
+        assert page.locator(f'tr[data-incident="{number}"]').get_by_text("Diagnose").is_visible()
+        page.screenshot(path=shots / "queue.png")
         page.get_by_role("button", name="Log out").click()
         page.wait_for_url(f"{base}/login")
         page.goto(f"{base}/")

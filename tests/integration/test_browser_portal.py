@@ -13,9 +13,9 @@ PASSWORD = "correct horse battery"
 
 
 def test_a_user_reports_a_problem_follows_it_and_confirms_the_fix(
-    runtime, frozen_clock, tmp_path_factory
+    runtime, frozen_clock, screenshots
 ):
-    shots = tmp_path_factory.mktemp("screenshots")
+    shots = screenshots
     with runtime.db.writing() as session:
         accounts.set_password(session, "alice", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})

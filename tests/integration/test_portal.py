@@ -132,9 +132,9 @@ def test_html_in_a_report_is_shown_as_text(app):
         assert "<script>alert" not in page and "&lt;script&gt;" in page
 
 
-def test_a_user_starts_at_their_incidents_and_staff_at_the_desk_status(app):
+def test_a_user_starts_at_their_incidents_and_staff_at_their_queue(app):
     assert browser_for(app, "alice").get("/").location == "/portal/incidents"
-    assert browser_for(app, "tina").get("/").status_code == 200
+    assert browser_for(app, "tina").get("/").location == "/desk/queue"
 
 
 def answer(client, number: str, action: str, **fields):

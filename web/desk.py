@@ -1,0 +1,230 @@
+"""The desk, for technicians, specialists and their managers: the work queues, claiming
+and assigning tasks, and completing a task with the form its diagram names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from engine import access, clock, queues
+from engine.errors import Conflict, DeskflowError, FormInvalid
+from engine.runtime import Runtime
+from engine.store.models import Group, HumanTask, Incident, Instance, Membership
+from handlers.catalog import catalog
+from web.auth import current_user, requires
+from web.database import database
+from web.form_fields import fields_of, shown_values, submitted
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+STAFF = ("technician", "specialist", "manager")
+QUEUE_TITLES = {"mine": "My tasks", "groups": "My groups' unassigned", "all": "All open"}
+REFRESH_SECONDS = 30
+
+
+def me() -> access.Person:
+    user = current_user()
+    assert user is not None  # every route here requires a log-in
+    with database().reading() as session:
+        return access.person(session, user)
+
+
+def runtime() -> Runtime:
+    return Runtime(database())
+
+
+@bp.get("/")
+@requires(*STAFF)
+def home():
+    return redirect(url_for("desk.queue"))
+
+
+@bp.get("/queue")
+@requires(*STAFF)
+def queue():
+    who = me()
+    name = request.args.get("q") or ("all" if who.is_manager else "mine")
+    if name not in queues.QUEUES:
+        abort(400, f"unknown queue '{name}' (known: {', '.join(queues.QUEUES)})")
+    if name == "all" and not who.is_manager:
+        abort(403, "the queue of all open work is for managers")
+    filters = _filters()
+    with database().reading() as session:
+        rows, total = queues.queue(session, who, name, filters, clock.now())
+        groups = list(session.scalars(select(Group.name).order_by(Group.name)))
+    values = {
+        "rows": rows,
+        "total": total,
+        "queue": name,
+        "filters": filters,
+        "titles": QUEUE_TITLES,
+        "who": who,
+        "groups": groups,
+        "categories": sorted(catalog().categories),
+        "priorities": catalog().priorities,
+        "sla_states": queues.SLA_STATES,
+        "refresh": REFRESH_SECONDS,
+        "may_work": lambda task, incident: access.may_work(who, task, incident.caller),
+        "back": url_for("desk.queue", **{k: v for k, v in request.args.items() if k != "fragment"}),
+    }
+    if request.args.get("fragment"):
+        return render_template("desk/_queue_rows.html", **values)
+    return render_template("desk/queue.html", **values)
+
+
+def _filters() -> queues.Filters:
+    args = request.args
+    priority = args.get("priority", "")
+    if priority and not priority.isdigit():
+        abort(400, f"priority must be a number 1-5, not '{priority}'")
+    sla = args.get("sla", "")
+    if sla and sla not in queues.SLA_STATES:
+        abort(400, f"unknown SLA state '{sla}' (known: {', '.join(queues.SLA_STATES)})")
+    return queues.Filters(
+        lane=args.get("lane", ""),
+        group=args.get("group", ""),
+        priority=int(priority) if priority else None,
+        category=args.get("category", ""),
+        sla=sla,
+    )
+
+
+def open_task(task_id: str) -> tuple[HumanTask, Incident]:
+    """The open task and its incident, or a 404 that says the task is not open."""
+    with database().reading() as session:
+        task = session.get(HumanTask, task_id)
+        incident = session.get(Incident, task.incident_id) if task else None
+    if task is None or incident is None:
+        abort(404, f"task {task_id} is not open (it was completed, or never existed)")
+    return task, incident
+
+
+def _workable(task_id: str) -> tuple[access.Person, HumanTask, Incident]:
+    who = me()
+    task, incident = open_task(task_id)
+    if not access.may_work(who, task, incident.caller):
+        abort(403, f"'{task.name}' is for {task.group_name or task.lane}, not for you")
+    return who, task, incident
+
+
+def _back(incident: Incident):
+    target = request.form.get("back", "")
+    if target.startswith("/desk/") and "//" not in target:
+        return redirect(target)
+    return redirect(url_for("incidents.incident", number=incident.number))
+
+
+@bp.post("/tasks/<task_id>/claim")
+@requires(*STAFF)
+def claim(task_id: str):
+    who, task, incident = _workable(task_id)
+    try:
+        runtime().claim_task(task_id, who.username, actor=who.username, taking=True)
+    except Conflict as taken:
+        flash(f"Not claimed: {taken}.", "error")
+    else:
+        flash(f"You have '{task.name}' of {incident.number}.", "info")
+    return _back(incident)
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@requires(*STAFF)
+def unclaim(task_id: str):
+    who, task, incident = _workable(task_id)
+    if task.assignee != who.username and not who.is_manager:
+        abort(403, "only the person who has it (or a manager) can give it back")
+    try:
+        runtime().claim_task(task_id, None, actor=who.username)
+    except Conflict as gone:
+        flash(f"Not changed: {gone}.", "error")
+    else:
+        flash(f"'{task.name}' of {incident.number} is back in the group's queue.", "info")
+    return _back(incident)
+
+
+@bp.post("/tasks/<task_id>/assign")
+@requires(*STAFF)
+def assign(task_id: str):
+    who, task, incident = _workable(task_id)
+    colleague = request.form.get("assignee", "").strip()
+    with database().reading() as session:
+        allowed = access.may_assign_to(session, task, colleague)
+    if not allowed:
+        flash(f"Not assigned: '{colleague}' is not in {task.group_name or task.lane}.", "error")
+        return _back(incident)
+    try:
+        runtime().claim_task(task_id, colleague, actor=who.username)
+    except Conflict as gone:
+        flash(f"Not assigned: {gone}.", "error")
+    else:
+        flash(f"'{task.name}' of {incident.number} is assigned to {colleague}.", "info")
+    return _back(incident)
+
+
+def colleagues(task: HumanTask) -> list[str]:
+    """Who a task can be assigned to: the members of its group."""
+    if not task.group_name:
+        return []
+    with database().reading() as session:
+        return list(
+            session.scalars(
+                select(Membership.username)
+                .where(Membership.group_name == task.group_name)
+                .order_by(Membership.username)
+            )
+        )
+
+
+@bp.route("/tasks/<task_id>", methods=["GET", "POST"])
+@requires(*STAFF)
+def task(task_id: str):
+    who, task, incident = _workable(task_id)
+    with database().reading() as session:
+        schema = (
+            runtime()
+            .definition(session, _definition_id(session, incident))
+            .forms.get(task.form or "", {"type": "object", "properties": {}})
+        )
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if request.method == "POST":
+        data = submitted(schema, request.form)
+        values = shown_values(data)
+        try:
+            runtime().complete_task(task_id, data, actor=who.username)
+        except FormInvalid as invalid:
+            errors = invalid.errors
+        except Conflict as gone:
+            flash(f"Not saved: {gone}.", "error")
+            return redirect(url_for("incidents.incident", number=incident.number))
+        except DeskflowError as failed:
+            errors = {"(form)": str(failed)}
+        else:
+            flash(f"'{task.name}' of {incident.number} is done.", "info")
+            return redirect(url_for("desk.queue"))
+    page = render_template(
+        "desk/task.html",
+        task=task,
+        incident=incident,
+        schema=schema,
+        fields=fields_of(schema),
+        values=values,
+        errors=errors,
+    )
+    return page, 422 if errors else 200
+
+
+def _definition_id(session, incident: Incident) -> int:
+    instance = session.get(Instance, incident.instance_id)
+    assert instance is not None  # the foreign key guarantees it
+    return instance.definition_id

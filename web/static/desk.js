@@ -1,0 +1,66 @@
+// The desk's small amount of JavaScript: live SLA countdowns, a queue that refreshes
+// itself, and choices that depend on another field (subcategories of a category).
+// Every page works without it.
+(() => {
+  "use strict";
+
+  const spell = (ms) => {
+    const minutes = Math.round(Math.abs(ms) / 60000);
+    const d = Math.floor(minutes / 1440), h = Math.floor((minutes % 1440) / 60), m = minutes % 60;
+    return d ? `${d}d ${h}h` : h ? `${h}h ${String(m).padStart(2, "0")}m` : `${m}m`;
+  };
+
+  const countdowns = () => {
+    for (const badge of document.querySelectorAll(".badge[data-due]")) {
+      const left = new Date(badge.dataset.due) - Date.now();
+      const out = badge.querySelector(".countdown");
+      if (out) out.textContent = left > 0 ? `due in ${spell(left)}` : `overdue by ${spell(left)}`;
+    }
+  };
+
+  const refreshQueue = () => {
+    const table = document.getElementById("queue");
+    if (!table) return;
+    const every = Number(table.dataset.refresh || 30) * 1000;
+    setInterval(async () => {
+      if (document.hidden) return;
+      try {
+        const answer = await fetch(table.dataset.source, { credentials: "same-origin" });
+        if (!answer.ok) return;
+        const holder = document.createElement("table");
+        holder.innerHTML = await answer.text();
+        const rows = holder.querySelector("tbody");
+        const current = document.getElementById("queue-rows");
+        if (rows && current) {
+          current.replaceWith(rows);
+          const count = document.getElementById("queue-count");
+          if (count) count.dataset.total = rows.dataset.total;
+          countdowns();
+        }
+      } catch (_) { /* offline for a moment: try again at the next tick */ }
+    }, every);
+  };
+
+  const dependentChoices = () => {
+    for (const set of document.querySelectorAll("fieldset[data-depends-on]")) {
+      const source = document.getElementById(set.dataset.dependsOn);
+      if (!source) continue;
+      const show = () => {
+        for (const group of set.querySelectorAll("[data-when]")) {
+          const visible = !source.value || group.dataset.when === source.value;
+          group.hidden = !visible;
+          if (!visible) group.querySelectorAll("input").forEach((box) => { box.checked = false; });
+        }
+      };
+      source.addEventListener("change", show);
+      show();
+    }
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    countdowns();
+    setInterval(countdowns, 30000);
+    refreshQueue();
+    dependentChoices();
+  });
+})();
