@@ -1,23 +1,28 @@
-"""Accounts: passwords (hashed with scrypt) and logging in, throttled per account.
+"""Accounts: passwords (hashed with scrypt) and logging in, throttled per account and
+per address.
 
 After `MAX_FAILURES` wrong passwords in a row an account is locked for `LOCKOUT`; a
-right password while locked does not open it. An unknown user name costs the same hash
-check as a known one, so timing does not tell which names exist.
+right password while locked does not open it. An address (the client's IP) with
+`MAX_ADDRESS_FAILURES` failed log-ins — any names — within `LOCKOUT` is refused until
+the oldest of them is that old, so guessing across many accounts is slowed too. An
+unknown user name costs the same hash check as a known one, so timing does not tell
+which names exist.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine import clock
 from engine.errors import DeskflowError
-from engine.store.models import User
+from engine.store.models import LoginFailure, User
 
 MAX_FAILURES = 5
+MAX_ADDRESS_FAILURES = 20
 LOCKOUT = timedelta(minutes=15)
 MIN_LENGTH = 8
 _NOBODY = generate_password_hash("not a password of anyone")
@@ -37,14 +42,40 @@ def set_password(session: Session, username: str, password: str) -> None:
     user.failed_logins, user.locked_until = 0, None
 
 
-def log_in(session: Session, username: str, password: str) -> str:
-    """The user name, if `password` is theirs and the account is not locked; else
-    LoginRefused. The caller commits either way: failures are counted."""
+def log_in(session: Session, username: str, password: str, address: str = "") -> str:
+    """The user name, if `password` is theirs and neither the account nor the `address`
+    is locked out; else LoginRefused. The caller commits either way: failures count."""
+    now = clock.now()
+    if address:
+        _check_address(session, address, now)
+    try:
+        return _check_password(session, username, password, now)
+    except LoginRefused:
+        if address:
+            session.add(LoginFailure(address=address[:64], at=now))
+        raise
+
+
+def _check_address(session: Session, address: str, now: datetime) -> None:
+    since = now - LOCKOUT
+    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    failures, oldest = session.execute(
+        select(func.count(), func.min(LoginFailure.at)).where(
+            LoginFailure.address == address[:64], LoginFailure.at >= since
+        )
+    ).one()
+    if failures >= MAX_ADDRESS_FAILURES:
+        minutes = max(1, int((oldest + LOCKOUT - now).total_seconds() // 60) + 1)
+        raise LoginRefused(
+            f"too many failed log-ins from your address: try again in {minutes} minute(s)"
+        )
+
+
+def _check_password(session: Session, username: str, password: str, now: datetime) -> str:
     user = session.get(User, username.strip().lower())
     if user is None or user.password_hash is None:
         check_password_hash(_NOBODY, password)
         raise LoginRefused("wrong user name or password")
-    now = clock.now()
     if user.locked_until is not None and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60))
         raise LoginRefused(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine import clock, history, sla_view
 from engine.errors import NotFound
@@ -79,18 +80,23 @@ def incident_view(db: Database, number: str) -> dict[str, Any]:
                 }
                 for t in tasks
             ],
-            "history": [
-                {
-                    "seq": e.seq,
-                    "at": e.at,
-                    "kind": e.kind,
-                    "element": e.element,
-                    "actor": e.actor,
-                    "payload": e.payload,
-                }
-                for e in history.story(session, incident.instance_id)
-            ],
+            "history": history_of(session, incident.instance_id),
         }
+
+
+def history_of(session: Session, instance_id: int) -> list[dict[str, Any]]:
+    """An instance's history events as dicts, oldest first."""
+    return [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "kind": e.kind,
+            "element": e.element,
+            "actor": e.actor,
+            "payload": e.payload,
+        }
+        for e in history.story(session, instance_id)
+    ]
 
 
 def render_incident(view: dict[str, Any]) -> str:

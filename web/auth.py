@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     g,
     redirect,
     render_template,
@@ -27,14 +30,27 @@ bp = Blueprint("auth", __name__)
 
 
 def current_user() -> User | None:
+    """The logged-in user; None when not logged in, or when the password changed since
+    the log-in (every session of that account ends with the change)."""
     if "user" not in g:
         username = session.get("username")
         user = None
         if username:
             with database().reading() as s:
                 user = s.get(User, username)
+            if user is None or session.get("credential") != _fingerprint(user):
+                session.clear()
+                user = None
         g.user = user
     return g.user
+
+
+def _fingerprint(user: User) -> str:
+    """Ties a session to the password it was opened with, without holding the hash."""
+    key = current_app.secret_key
+    secret = key.encode() if isinstance(key, str) else bytes(key or b"")
+    message = f"{user.username}\0{user.password_hash or ''}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
 
 
 def requires(*roles: str) -> Callable:
@@ -71,12 +87,21 @@ def login():
     if request.method == "POST":
         with database().writing() as s:  # commits a counted failure too
             try:
-                name = log_in(s, request.form.get("username", ""), request.form.get("password", ""))
+                name = log_in(
+                    s,
+                    request.form.get("username", ""),
+                    request.form.get("password", ""),
+                    address=request.remote_addr or "",
+                )
+                user = s.get(User, name)
+                assert user is not None  # log_in just found it
+                credential = _fingerprint(user)
             except LoginRefused as refused:
                 error = str(refused)
         if error is None:
             session.clear()  # a new session on login: no fixation
             session["username"] = name
+            session["credential"] = credential
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
     status = 401 if error else 200

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from engine import knowledge_base, queries
 from engine.errors import Conflict, FormInvalid
 from engine.runtime import Runtime
-from engine.store.models import Article, HumanTask, Incident
+from engine.store.models import Article, Group, HumanTask, Incident, User
 from web.auth import current_user, requires
 from web.database import database
 from web.timeline import customer_timeline
@@ -91,7 +91,10 @@ def _mine():
 def incidents():
     with database().reading() as session:
         rows = list(session.scalars(_mine().order_by(Incident.id.desc()).limit(MY_INCIDENTS_SHOWN)))
-    return render_template("portal/incidents.html", incidents=rows, words=STATUS_IN_WORDS)
+        holders = {row.number: _who_has_it(session, row) for row in rows}
+    return render_template(
+        "portal/incidents.html", incidents=rows, words=STATUS_IN_WORDS, holders=holders
+    )
 
 
 @bp.get("/incidents/<number>")
@@ -105,7 +108,8 @@ def incident(number: str):
             if self_help
             else []
         )
-    history = queries.incident_view(database(), number.upper())["history"]
+        history = queries.history_of(session, row.instance_id)
+        holder = _who_has_it(session, row)
     return render_template(
         "portal/incident.html",
         incident=row,
@@ -113,7 +117,17 @@ def incident(number: str):
         self_help=self_help,
         articles=articles,
         timeline=customer_timeline(history, row.caller),
+        holder=holder,
     )
+
+
+def _who_has_it(session, incident: Incident) -> str:
+    """The person working on it, else their team's name as people say it."""
+    if incident.assignee:
+        person = session.get(User, incident.assignee)
+        return person.full_name if person else incident.assignee
+    group = session.get(Group, incident.assignment_group or "service-desk")
+    return group.description if group and group.description else "the service desk"
 
 
 def _my_incident(number: str) -> Incident:

@@ -3,7 +3,9 @@
 The secret key comes from `DESKFLOW_SECRET_KEY`, else from the file `DESKFLOW_SECRET_FILE`
 (default `deskflow.secret` in the working directory, created with mode 0600 on first use),
 so sessions survive a restart. Cookies are HttpOnly and SameSite=Lax; set
-`DESKFLOW_HTTPS=1` behind TLS to mark them Secure.
+`DESKFLOW_HTTPS=1` behind TLS to mark them Secure, and `DESKFLOW_BEHIND_PROXY=1` behind
+one reverse proxy so that its X-Forwarded-For gives the client's address (log-in
+throttling counts failures per address).
 
 Every POST, PUT, PATCH or DELETE must carry the session's CSRF token, as the form field
 `csrf_token` or the header `X-CSRF-Token`; one without it is refused with 400 and
@@ -20,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, abort, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SESSION_LIFETIME = timedelta(hours=8)
@@ -71,5 +74,7 @@ def protect(app: Flask) -> None:
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         MAX_CONTENT_LENGTH=app.config.get("MAX_CONTENT_LENGTH") or 1024 * 1024,
     )
+    if os.environ.get("DESKFLOW_BEHIND_PROXY") == "1":  # the client's address, for throttling
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     app.before_request(_check_csrf)
     app.jinja_env.globals["csrf_token"] = csrf_token

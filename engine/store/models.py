@@ -307,3 +307,14 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """A failed log-in from an address, kept for the lockout window (`engine.accounts`)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_address", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]

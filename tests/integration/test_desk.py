@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from engine import clock
+from engine.store.models import User
 from tests.integration.desk import Desk
 from tests.integration.web_client import app_with_accounts, logged_in, post
 
@@ -219,3 +220,48 @@ def test_a_technician_logs_a_call_for_a_caller(app, desk):
     refused = post(tina, "/desk/report", caller="bob", channel="phone", impact="huge")
     assert refused.status_code == 422 and 'id="impact-error"' in refused.get_data(as_text=True)
     assert logged_in(app, "ned").get("/desk/report").status_code == 403
+
+
+def test_html_in_text_fields_is_escaped_on_every_page(app, desk):
+    number = desk.report(
+        short_description="<script>alert(1)</script>", description="<img src=x onerror=alert(2)>"
+    )
+    task = desk.task(number, "categorize_incident")
+    tina, alice = logged_in(app, "tina"), logged_in(app, "alice")
+    post(tina, f"/desk/incidents/{number}/notes", kind="comment", text="<b onmouseover=x>hi</b>")
+    pages = [
+        tina.get("/desk/queue?q=groups"),
+        tina.get("/desk/queue?q=groups&fragment=1"),
+        tina.get(f"/desk/incidents/{number}"),
+        tina.get(f"/desk/tasks/{task.id}"),
+        alice.get("/portal/incidents"),
+        alice.get(f"/portal/incidents/{number}"),
+    ]
+    for page in pages:
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert "<script>alert(1)" not in html and "<img src=x" not in html
+        assert "<b onmouseover" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_an_oversized_form_is_refused_and_changes_nothing(app, desk):
+    number = desk.report()
+    task = desk.task(number, "categorize_incident")
+    tina = logged_in(app, "tina")
+    huge = "x" * (2 * 1024 * 1024)
+    answer = post(tina, f"/desk/tasks/{task.id}", category="network", work_notes=huge)
+    assert answer.status_code == 413
+    assert desk.task(number, "categorize_incident")  # still open
+
+
+def test_the_caller_sees_who_has_it_by_name(app, desk):
+    number = desk.report()
+    desk.categorize(number)
+    desk.complete(number, "diagnose", {"resolved": False})
+    alice = logged_in(app, "alice")
+    assignee = desk.incident(number).assignee
+    with desk.db.reading() as session:
+        name = session.get(User, assignee).full_name
+    assert name in alice.get("/portal/incidents").get_data(as_text=True)
+    assert name in alice.get(f"/portal/incidents/{number}").get_data(as_text=True)

@@ -86,6 +86,31 @@ def test_five_wrong_passwords_lock_the_account_for_a_while(client, db, frozen_cl
         assert session.get(User, "tina").failed_logins == 0
 
 
+def test_many_failed_log_ins_from_one_address_are_throttled(client, db, frozen_clock):
+    for attempt in range(accounts.MAX_ADDRESS_FAILURES):  # one guess at each of many names
+        name = "tina" if attempt < 2 else f"someone{attempt}"
+        assert log_in(client, name, f"guess {attempt}").status_code == 401
+    refused = log_in(client, "audrey")  # even the right password, from this address
+    assert refused.status_code == 401
+    assert "too many failed log-ins from your address" in refused.get_data(as_text=True)
+    other = client.application.test_client()  # another machine is not affected
+    form = {"username": "audrey", "password": PASSWORD, "csrf_token": token(other)}
+    assert (
+        other.post("/login", data=form, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 302
+    )
+    frozen_clock.advance(accounts.LOCKOUT + timedelta(seconds=1))
+    assert log_in(client, "audrey").status_code == 302
+
+
+def test_a_password_change_ends_the_accounts_sessions(client, db):
+    log_in(client, "audrey")
+    assert client.get("/").status_code == 200
+    with db.writing() as session:
+        accounts.set_password(session, "audrey", "a new long password")
+    answer = client.get("/")
+    assert answer.status_code == 302 and answer.location.startswith("/login")
+
+
 def test_passwords_are_stored_hashed(db, app):
     with db.reading() as session:
         stored = session.get(User, "tina").password_hash
