@@ -8,6 +8,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -29,7 +30,7 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 
 STAFF = ("technician", "specialist", "manager")
 QUEUE_TITLES = {"mine": "My tasks", "groups": "My groups' unassigned", "all": "All open"}
-REFRESH_SECONDS = 30
+REFRESH_SECONDS = 30  # how often an open queue page asks for its rows again
 
 
 def me() -> access.Person:
@@ -62,7 +63,11 @@ def queue():
     with database().reading() as session:
         rows, total = queues.queue(session, who, name, filters, clock.now())
         groups = list(session.scalars(select(Group.name).order_by(Group.name)))
+    refresh = current_app.config.get("DESK_REFRESH_SECONDS", REFRESH_SECONDS)
+    shown = f", the {len(rows)} most urgent shown" if total > len(rows) else ""
     values = {
+        "summary": f"{total} open task{'' if total == 1 else 's'}{shown}. "
+        f"Updates every {refresh} s.",
         "rows": rows,
         "total": total,
         "queue": name,
@@ -73,7 +78,8 @@ def queue():
         "categories": sorted(catalog().categories),
         "priorities": catalog().priorities,
         "sla_states": queues.SLA_STATES,
-        "refresh": REFRESH_SECONDS,
+        "refresh": refresh,
+        "now": clock.now(),
         "may_work": lambda task, incident: access.may_work(who, task, incident.caller),
         "back": url_for("desk.queue", **{k: v for k, v in request.args.items() if k != "fragment"}),
     }

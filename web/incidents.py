@@ -54,6 +54,7 @@ def incident(number: str):
         users=users,
         diagnosing=next((t for t in tasks if t["task"] == "diagnose"), None),
         who=me(),
+        now=now,
     )
 
 

@@ -10,12 +10,24 @@
     return d ? `${d}d ${h}h` : h ? `${h}h ${String(m).padStart(2, "0")}m` : `${m}m`;
   };
 
+  // Countdowns run on the server's clock (sent with the page), so a wrong clock on the
+  // technician's machine does not move deadlines.
+  let skew = 0;
+  const setSkew = (element) => {
+    if (element && element.dataset.serverNow) skew = new Date(element.dataset.serverNow) - Date.now();
+  };
+
   const countdowns = () => {
     for (const badge of document.querySelectorAll(".badge[data-due]")) {
-      const left = new Date(badge.dataset.due) - Date.now();
+      const left = new Date(badge.dataset.due) - (Date.now() + skew);
       const out = badge.querySelector(".countdown");
       if (out) out.textContent = left > 0 ? `due in ${spell(left)}` : `overdue by ${spell(left)}`;
     }
+  };
+
+  const showCount = (rows) => {
+    const count = document.getElementById("queue-count");
+    if (count && rows) count.textContent = rows.dataset.summary;
   };
 
   const refreshQueue = () => {
@@ -33,8 +45,8 @@
         const current = document.getElementById("queue-rows");
         if (rows && current) {
           current.replaceWith(rows);
-          const count = document.getElementById("queue-count");
-          if (count) count.dataset.total = rows.dataset.total;
+          setSkew(rows);
+          showCount(rows);
           countdowns();
         }
       } catch (_) { /* offline for a moment: try again at the next tick */ }
@@ -58,6 +70,8 @@
   };
 
   document.addEventListener("DOMContentLoaded", () => {
+    setSkew(document.querySelector("[data-server-now]"));
+    showCount(document.getElementById("queue-rows"));
     countdowns();
     setInterval(countdowns, 30000);
     refreshQueue();

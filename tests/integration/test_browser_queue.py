@@ -1,0 +1,39 @@
+"""In a real browser: the queue updates itself — new work appears and taken work goes
+without a reload — and its SLA badges count down."""
+
+from __future__ import annotations
+
+from engine import accounts
+from web import create_app
+
+from .browser import chromium, live_server
+from .desk import Desk
+
+PASSWORD = "correct horse battery"
+
+
+def test_the_queue_updates_without_a_reload(runtime, frozen_clock, screenshots):
+    desk = Desk(runtime, frozen_clock)
+    first = desk.report(short_description="Wi-Fi drops in room 3")
+    desk.categorize(first)
+    with runtime.db.writing() as session:
+        accounts.set_password(session, "tom", PASSWORD)
+    app = create_app(runtime.db, {"SECRET_KEY": "browser test", "DESK_REFRESH_SECONDS": 1})
+    with live_server(app) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/desk/queue?q=groups")
+        page.get_by_label("User name").fill("tom")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base}/desk/queue?q=groups")
+        row = page.locator(f'tr[data-incident="{first}"]')
+        assert "due in" in row.locator(".countdown").inner_text()  # the live countdown
+        page.evaluate("window.notReloaded = true")
+
+        second = desk.report(short_description="Monitor flickers")  # new work arrives
+        page.locator(f'tr[data-incident="{second}"]').wait_for(timeout=5000)
+        desk.complete(first, "diagnose", {"resolved": False})  # taken elsewhere
+        row.wait_for(state="detached", timeout=5000)
+        assert page.evaluate("window.notReloaded") is True  # the same page all along
+        assert page.locator("#queue-count").inner_text().startswith("1 open task.")
+        page.screenshot(path=screenshots / "queue-updated.png")
