@@ -13,11 +13,12 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
 
-from engine import accounts, api_tokens
+from engine import api_tokens
 from engine.cli import main
 from engine.store.migrate import alembic_config
 from engine.store.models import ApiToken, Base, HumanTask, Incident, Instance
-from web import create_app
+
+from .web_client import app_with_accounts
 
 PASSWORD = "correct horse battery"
 REPORT = {
@@ -37,10 +38,7 @@ DIAGNOSED = {
 
 @pytest.fixture
 def app(runtime):
-    with runtime.db.writing() as session:
-        for name in ("alice", "admin", "tina"):
-            accounts.set_password(session, name, PASSWORD)
-    return create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
+    return app_with_accounts(runtime, "alice", "admin", "tina")
 
 
 def token_for(db, username: str, name: str = "test") -> str:

@@ -1,5 +1,6 @@
 """In a real browser: the queue updates itself — new work appears and taken work goes
-without a reload — and its SLA badges count down."""
+without a reload — its SLA badges count down, the keyboard reaches its actions, and it
+fits a phone's screen."""
 
 from __future__ import annotations
 
@@ -37,3 +38,17 @@ def test_the_queue_updates_without_a_reload(runtime, frozen_clock, screenshots):
         assert page.evaluate("window.notReloaded") is True  # the same page all along
         assert page.locator("#queue-count").inner_text().startswith("1 open task.")
         page.screenshot(path=screenshots / "queue-updated.png")
+
+        reached = []  # the keyboard alone gets to the row's actions
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            reached.append(page.evaluate("document.activeElement.textContent.trim()"))
+            if reached[-1] == "Claim":
+                break
+        assert reached[-1] == "Claim", reached
+        assert "Work on it" in reached
+
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390, f"the page is {wide} px wide on a 390 px screen"
+        page.screenshot(path=screenshots / "queue-phone.png", full_page=True)

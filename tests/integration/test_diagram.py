@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 from lxml import etree
 
-from engine import accounts, definitions
-from web import create_app
+from engine import definitions
 
 from .desk import Desk
+from .web_client import app_with_accounts, logged_in
 
 PASSWORD = "correct horse battery"
 VIEWER = "/static/vendor/bpmn-js/dist/bpmn-navigated-viewer.production.min.js"
@@ -25,21 +25,7 @@ def desk(runtime, frozen_clock) -> Desk:
 
 @pytest.fixture
 def app(runtime):
-    with runtime.db.writing() as session:
-        for name in ("alice", "tina", "audrey"):
-            accounts.set_password(session, name, PASSWORD)
-    return create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
-
-
-def logged_in(app, username: str):
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    answer = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    return client
+    return app_with_accounts(runtime, "alice", "tina", "audrey")
 
 
 def sequence_flows(xml: str) -> dict[str, tuple[str, str]]:
