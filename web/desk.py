@@ -177,15 +177,15 @@ def assign(task_id: str):
     return _back(incident)
 
 
-def colleagues(task: HumanTask) -> list[str]:
-    """Who a task can be assigned to: the members of its group."""
-    if not task.group_name:
+def colleagues(group: str | None) -> list[str]:
+    """Who a task of `group` can be assigned to: the group's members."""
+    if not group:
         return []
     with database().reading() as session:
         return list(
             session.scalars(
                 select(Membership.username)
-                .where(Membership.group_name == task.group_name)
+                .where(Membership.group_name == group)
                 .order_by(Membership.username)
             )
         )

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from engine import clock, queries, queues, sla_view, versions
 from engine.errors import Conflict, DeskflowError, FormInvalid, NotFound
-from engine.store.models import HumanTask, Incident, Instance, User
+from engine.store.models import Incident, Instance, User
 from web.auth import requires
 from web.database import database
 from web.desk import STAFF, colleagues, me, runtime
@@ -40,7 +40,7 @@ def incident(number: str):
     now = clock.now()
     tasks = view["open_tasks"]
     for task in tasks:
-        task["colleagues"] = colleagues_of(task)
+        task["colleagues"] = colleagues(task["group"])
     return render_template(
         "desk/incident.html",
         view=view,
@@ -56,10 +56,6 @@ def incident(number: str):
         who=me(),
         now=now,
     )
-
-
-def colleagues_of(task: dict[str, Any]) -> list[str]:
-    return colleagues(HumanTask(group_name=task["group"]))
 
 
 def _incident_number(number: str) -> str:
