@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# The PostgreSQL server of the HTTP benchmark; it works in its own database
+# `deskflow_bench_http` there (never in the one named here, never in `test`).
+PG_URL_BENCH ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run demo worker test test-unit test-sqlite test-postgres lint bench clean
+.PHONY: install run demo worker test test-unit test-sqlite test-postgres lint bench bench-http clean
 
 $(BIN)/deskflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +15,18 @@ $(BIN)/deskflow: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-# The web UI's front-end libraries (bpmn-js), from the npm registry at install time into
-# web/static/vendor, so the UI needs no internet at run time. Redone when package.json changes.
+# The web UI's front-end libraries (bpmn-js, dmn-js), from the npm registry at install time
+# into web/static/vendor, so the UI needs no internet at run time; the process modeler
+# (web/modeler/) is bundled with esbuild into web/static/vendor/modeler/. Redone when
+# package.json or the modeler's sources change.
 VENDOR_STAMP = web/static/vendor/.stamp
+MODELER_SOURCES = $(wildcard web/modeler/*)
 
-$(VENDOR_STAMP): package.json package-lock.json .npmrc scripts/vendor_assets.py
-	npm ci --no-audit --no-fund --loglevel=error >/dev/null
+$(VENDOR_STAMP): package.json package-lock.json .npmrc scripts/vendor_assets.py $(MODELER_SOURCES)
+	npm ci --include=dev --no-audit --no-fund --loglevel=error >/dev/null
+	npx --no-install esbuild web/modeler/modeler.js --bundle --minify --log-level=warning \
+		--define:process.env.NODE_ENV='"production"' --legal-comments=external \
+		--outfile=web/static/vendor/modeler/modeler.js
 	$(PYTHON) scripts/vendor_assets.py
 	touch $@
 
@@ -49,6 +58,10 @@ test: lint test-unit test-sqlite test-postgres
 
 bench: install
 	$(BIN)/python -m bench
+
+# The web UI over HTTP (gunicorn) with 100,000 incidents, on SQLite and PostgreSQL.
+bench-http: install
+	$(BIN)/python -m bench.http --postgres $(PG_URL_BENCH)
 
 clean:
 	rm -rf $(VENV) node_modules web/static/vendor deskflow.db deskflow.db-wal deskflow.db-shm deskflow.secret .pytest_cache

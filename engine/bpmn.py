@@ -3,8 +3,9 @@
 - The timer module's `datetime` reads `engine.clock`, so timers follow the injected clock.
 - `Parser`: lanes inside an embedded subprocess; `prewire_event_subprocesses` keeps the
   shared spec unchanged; `skip_missed_cycles`; `run_until_waiting`.
-- `ScriptEngine`: service tasks dispatch to the handler registry; expressions run with a
-  small set of builtins, each compiled once; every handler call is recorded.
+- `ScriptEngine`: service tasks dispatch to the handler registry; expressions are checked,
+  compiled once and bounded by `engine.expressions`; scripts never run; every handler call
+  is recorded.
 - `dump_workflow`/`load_workflow`: instance JSON without the spec, deflated.
 - `TaskLog`: the state changes of BPMN elements while a command runs
   (`Task._set_state` reports to it).
@@ -12,9 +13,7 @@
 
 from __future__ import annotations
 
-import builtins
 import contextvars
-import functools
 import json
 import zlib
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any
 from uuid import UUID
 
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import (
@@ -34,13 +34,14 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 import handlers
-from engine import clock
+from engine import clock, expressions
 from engine.errors import HandlerFailed, ProcessError
 
 # --- time -----------------------------------------------------------------------------
@@ -141,11 +142,7 @@ def run_until_waiting(workflow: BpmnWorkflow) -> None:
 
 # --- expressions and service tasks ----------------------------------------------------
 
-_SAFE_BUILTIN_NAMES = (
-    "abs all any bool dict enumerate filter float int isinstance len list map max min "
-    "range reversed round set sorted str sum tuple zip True False None"
-)
-_SAFE_BUILTINS = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES.split()}
+_SAFE_BUILTINS = expressions.BUILTINS  # what an expression may call; see engine/expressions.py
 
 
 @dataclass
@@ -172,30 +169,70 @@ class CommandContext:
     articles: Callable[[dict[str, Any]], Any] | None = None  # knowledge-base search
 
 
+class ExpressionFailed(WorkflowException):
+    """An expression refused or stopped by `engine.expressions` (a SpiffWorkflow error, so
+    the runtime turns it into a ProcessError even when the library evaluates it directly)."""
+
+    def __str__(self) -> str:
+        return "; ".join([str(self.args[0]), *self.notes])
+
+
+class ExpressionTaskFailed(WorkflowTaskException):
+    """The same, raised with the task whose expression it was (names the element)."""
+
+    def __str__(self) -> str:
+        return "; ".join([str(self.args[0]), *self.notes])
+
+
+NO_SCRIPTS = (
+    "scripts are not allowed: deployed diagrams may not run scripts — use a service task "
+    "with a handler instead"
+)
+
+
 class _Environment(TaskDataEnvironment):
-    """Task data as variables, a small set of builtins, and each expression compiled once."""
+    """Task data as variables, evaluated by `engine.expressions`: checked and compiled once
+    per expression, only whitelisted functions, bounded operations. Scripts never run."""
 
     def __init__(self) -> None:
-        super().__init__({"__builtins__": _SAFE_BUILTINS})
+        super().__init__({"__builtins__": expressions.BUILTINS})
 
     def evaluate(self, expression, context, external_context=None):
-        scope = dict(self.globals)
-        scope.update(external_context or {})
-        scope.update(context)
-        return eval(_compiled(expression), scope)
+        if external_context:
+            context = {**external_context, **context}
+        try:
+            return eval(expressions.compiled(expression), expressions.GLOBALS, context)
+        except expressions.ExpressionError as err:
+            err.expression = expression
+            raise ExpressionFailed(str(err)) from err
 
-
-@functools.lru_cache(maxsize=4096)
-def _compiled(expression: str):
-    return compile(expression, "<expression>", "eval")
+    def execute(self, script, context, external_context=None):
+        raise ExpressionFailed(NO_SCRIPTS)
 
 
 class ScriptEngine(PythonScriptEngine):
-    """Evaluates expressions with a restricted set of builtins; service tasks call handlers."""
+    """Evaluates expressions through `engine.expressions`; refuses scripts; service tasks
+    call handlers."""
 
     def __init__(self, context: CommandContext) -> None:
         super().__init__(_Environment())
         self.context = context
+
+    def evaluate(self, task, expression, external_context=None):
+        try:
+            return self.environment.evaluate(expression, task.data, external_context)
+        except ExpressionFailed as err:  # refused or stopped: say why, at which element
+            raise ExpressionTaskFailed(str(err), task=task, exception=err) from err
+        except SpiffWorkflowException as err:
+            err.add_note(f"Error evaluating expression '{expression}'")
+            raise
+        except Exception as err:
+            raise WorkflowTaskException(
+                f"Error evaluating expression '{expression}'", task=task, exception=err
+            ) from err
+
+    def execute(self, task, script, external_context=None):
+        raise ExpressionTaskFailed(NO_SCRIPTS, task=task)
 
     def call_service(self, task, operation_name, operation_params, **_kwargs):
         params = {name: spec["value"] for name, spec in operation_params.items()}

@@ -179,6 +179,113 @@ def deploy(db: Database, paths: tuple[str, ...], comment: str, deployed_by: str)
             click.echo(f"unchanged: {result.key} version {result.version} has identical source")
 
 
+@main.command("versions")
+@click.option("--key", default="service_desk", show_default=True, help="The process.")
+@click.pass_obj
+@_fail_cleanly
+def versions_list(db: Database, key: str) -> None:
+    """Deployed versions, newest first: who, when, why, and how many incidents run /
+    completed on each."""
+    from engine import drafts
+
+    with db.reading() as session:
+        rows = drafts.list_versions(session, key)
+    if not rows:
+        click.echo(f"no version of '{key}' is deployed; run `deskflow init`")
+    for v in rows:
+        click.echo(
+            f"{v.version:>4}  {v.deployed_at:%Y-%m-%d %H:%M}  {v.deployed_by:<14} "
+            f"running {v.running:>4}  completed {v.completed:>5}  {v.sha256[:12]}  {v.comment}"
+        )
+
+
+@main.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--key", default="service_desk", show_default=True, help="The process.")
+@click.pass_obj
+@_fail_cleanly
+def diff(db: Database, old: str, new: str, key: str) -> None:
+    """What changed from OLD to NEW: version numbers, or a draft as draft:ID."""
+    from engine import drafts
+    from engine.version_diff import diff_bundles
+
+    with db.reading() as session:
+        old_label, old_bundle = drafts.resolve(session, old, key)
+        new_label, new_bundle = drafts.resolve(session, new, key)
+    result = diff_bundles(old_bundle, new_bundle)
+    click.echo(f"{old_label} → {new_label}")
+    if result.empty:
+        click.echo("no difference")
+        return
+    for element in result.added:
+        click.echo(f"  + {element.id} ({element.type}) {element.name}".rstrip())
+    for element in result.removed:
+        click.echo(f"  - {element.id} ({element.type}) {element.name}".rstrip())
+    for changed in result.changed:
+        click.echo(f"  ~ {changed.element.id} ({changed.element.type}) {changed.element.name}")
+        for change in changed.changes:
+            click.echo(f"      {change}")
+    for kind, files in (("form", result.forms), ("DMN", result.dmn)):
+        for name in files.added:
+            click.echo(f"  + {kind} {name}")
+        for name in files.removed:
+            click.echo(f"  - {kind} {name}")
+        for item in files.changed:
+            click.echo(f"  ~ {kind} {item['name']}: {'; '.join(item['changes'])}")
+
+
+@main.command("migrate")
+@click.option("--from", "source", type=int, required=True, help="The version they run on.")
+@click.option("--to", "target", type=int, required=True, help="The version to move them to.")
+@click.option("--dry-run", is_flag=True, help="Only say which could move and why (not).")
+@click.option("--key", default="service_desk", show_default=True, help="The process.")
+@click.option("--by", "actor", default="cli", help="Who migrates (recorded).")
+@click.pass_obj
+@_fail_cleanly
+def migrate(db: Database, source: int, target: int, dry_run: bool, key: str, actor: str) -> None:
+    """Move the running incidents of version FROM that can move to version TO."""
+    from engine.migration import Migrator
+
+    migrator = Migrator(Runtime(db))
+    if dry_run:
+        checks = migrator.dry_run(source, target, key)
+        for check in checks:
+            verdict = "can move" if check.can_move else "stays   "
+            click.echo(f"{check.incident or check.instance}  {verdict}  {check.why}")
+        movable = sum(c.can_move for c in checks)
+        click.echo(f"{movable} of {len(checks)} running incident(s) can move (dry run)")
+        return
+    outcome = migrator.migrate(source, target, actor, key)
+    for check in outcome.moved:
+        click.echo(f"{check.incident or check.instance}  moved  to version {target}")
+    for check in outcome.refused:
+        click.echo(f"{check.incident or check.instance}  stays  {check.why}")
+    click.echo(f"moved {len(outcome.moved)}, left {len(outcome.refused)} on version {source}")
+
+
+@main.command("rollback")
+@click.argument("version", type=int)
+@click.option("--comment", required=True, help="Why (shown in the versions list).")
+@click.option("--key", default="service_desk", show_default=True, help="The process.")
+@click.option("--by", "deployed_by", default="cli", help="Who rolls back (recorded).")
+@click.pass_obj
+@_fail_cleanly
+def rollback(db: Database, version: int, comment: str, key: str, deployed_by: str) -> None:
+    """Deploy VERSION's content again as a new version (running incidents stay put)."""
+    from engine import drafts
+
+    result = drafts.rollback(db, version, deployed_by, comment, key)
+    if result.created:
+        click.echo(
+            f"deployed {result.key} version {result.version} with version {version}'s content"
+        )
+    else:
+        click.echo(
+            f"unchanged: the latest version ({result.version}) has version {version}'s content"
+        )
+
+
 @main.command()
 @click.option("--incidents", "count", default=200, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=7, show_default=True, help="Random seed of the path mix.")
@@ -342,6 +449,187 @@ def incident_list(db: Database, state: str | None, limit: int) -> None:
     """The newest incidents, one line each."""
     for row in queries.incident_lines(db, state=state, limit=limit):
         click.echo(row)
+
+
+@main.command("export")
+@click.option("--format", "fmt", type=click.Choice(["xes", "csv"]), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="The file to write (default: standard output).",
+)
+@click.option("--version", "version", type=int, default=None, help="Only this process version.")
+@click.option("--since", default=None, help="Only incidents opened at or after (ISO 8601).")
+@click.option("--until", default=None, help="Only incidents opened before (a date: through it).")
+@click.option("--priority", "priorities", type=int, multiple=True, help="Only this priority.")
+@click.option("--category", "categories", multiple=True, help="Only this category.")
+@click.option("--group", "groups", multiple=True, help="Only this assignment group.")
+@click.option("--breached/--not-breached", default=None, help="Only (not) SLA-breached.")
+@click.option("--with-people", is_flag=True, help="Add callers' names and descriptions.")
+@click.option("--by", "auditor", default="cli", show_default=True, help="Who exports (recorded).")
+@click.pass_obj
+@_fail_cleanly
+def export_history(
+    db: Database,
+    fmt: str,
+    out: str,
+    version: int | None,
+    since: str | None,
+    until: str | None,
+    priorities: tuple[int, ...],
+    categories: tuple[str, ...],
+    groups: tuple[str, ...],
+    breached: bool | None,
+    with_people: bool,
+    auditor: str,
+) -> None:
+    """The history as an event log for process mining (XES or CSV), streamed; repeat
+    --priority, --category or --group for several. See `engine.export`."""
+    import time
+
+    from engine import audit as auditing
+    from engine import export
+
+    filters = export.Filters(
+        version=version,
+        since=export.parse_time(since) if since else None,
+        until=export.parse_time(until, end_of_day=True) if until else None,
+        priorities=priorities,
+        categories=categories,
+        groups=groups,
+        breached=breached,
+    )
+    with db.writing() as session:
+        people = ", with people" if with_people else ""
+        auditing.record_view(session, auditor, f"export {fmt} (cli)", filters.describe() + people)
+    stats, started = export.Stats(), time.monotonic()
+    try:
+        with click.open_file(out, "wb") as sink:
+            for chunk in export.export(db, fmt, filters, with_people, stats):
+                sink.write(chunk)
+    except BrokenPipeError:  # e.g. `| head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+        sys.exit(1)
+    seconds = time.monotonic() - started
+    rate = stats.events / seconds if seconds else 0
+    where = "standard output" if out == "-" else out
+    click.echo(
+        f"exported {stats.events} events of {stats.cases} incidents ({filters.describe()}) "
+        f"to {where} in {seconds:.1f}s, {rate:,.0f} events/s",
+        err=True,
+    )
+
+
+@main.group()
+def audit() -> None:
+    """Tamper evidence: verify the history's hash chains; seal them with anchors."""
+
+
+@audit.command("verify")
+@click.option("--instance", "instance_id", type=int, default=None, help="Only this instance.")
+@click.option("--by", "auditor", default="cli", show_default=True, help="Who verifies (recorded).")
+@click.pass_obj
+@_fail_cleanly
+def audit_verify(db: Database, instance_id: int | None, auditor: str) -> None:
+    """Check every history chain, the instances' heads and the anchors; exit 1 when broken."""
+    import contextlib
+
+    from engine import audit as auditing
+
+    with contextlib.ExitStack() as stack:
+        bars: list = []
+
+        def progress(done: int, total: int) -> None:
+            if not bars:
+                bar = click.progressbar(length=max(total, 1), label="verifying", file=sys.stderr)
+                bars.append(stack.enter_context(bar))
+            bars[0].update(done - bars[0].pos)
+
+        report = auditing.verify(db, instance_id=instance_id, progress=progress)
+    with db.writing() as session:
+        scope = f"instance {instance_id}" if instance_id is not None else "every chain"
+        auditing.record_view(session, auditor, "verification (cli)", f"{scope}: {report.summary()}")
+    rate = report.rows / report.seconds if report.seconds else 0
+    timing = f"{report.seconds:.1f}s, {rate:,.0f} rows/s"
+    if report.ok:
+        click.echo(f"{report.summary()} ({timing})")
+        if report.last_anchor is not None:
+            last = report.last_anchor
+            click.echo(f"newest anchor {last.id} at {last.at:%Y-%m-%d %H:%M:%S} UTC: {last.hash}")
+        return
+    click.secho(f"history BROKEN: {report.problem_count} problem(s) ({timing})", fg="red", err=True)
+    for problem in report.problems:
+        click.echo(f"  {problem}", err=True)
+    if report.problem_count > len(report.problems):
+        click.echo(f"  … and {report.problem_count - len(report.problems)} more", err=True)
+    sys.exit(1)
+
+
+@audit.command("anchor")
+@click.option("--by", "created_by", default="cli", show_default=True, help="Who seals (recorded).")
+@click.pass_obj
+@_fail_cleanly
+def audit_anchor(db: Database, created_by: str) -> None:
+    """Seal the history now: an anchor with the heads of the chains that moved since the
+    last one. Keep the printed hash elsewhere to detect a rewrite of everything."""
+    from engine import audit as auditing
+
+    anchor = auditing.write_anchor(db, created_by)
+    assert anchor is not None  # no min_interval: always written
+    click.echo(
+        f"anchor {anchor.id} at {anchor.at:%Y-%m-%d %H:%M:%S} UTC: {anchor.moved} chain head(s) "
+        f"moved, {anchor.row_count} history rows sealed (up to id {anchor.last_history_id})"
+    )
+    click.echo(f"hash {anchor.hash}")
+
+
+@main.command("replay")
+@click.argument("number", required=False)
+@click.option("--all", "every", is_flag=True, help="Replay every incident (see --since).")
+@click.option("--since", default=None, help="Only incidents opened since DATE (2026-01-05).")
+@click.option("--version", type=click.IntRange(1), default=None, help="Only those on version N.")
+@click.option(
+    "--what-if",
+    "what_if",
+    default=None,
+    metavar="VERSION|draft:ID",
+    help="Re-run on another version and report where the paths would differ.",
+)
+@click.option(
+    "--last",
+    type=click.IntRange(1),
+    default=None,
+    help="--what-if: the last N finished incidents (default 500; --all: every finished one).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes for --all / --what-if.",
+)
+@click.option("--key", default="service_desk", show_default=True, help="The process.")
+@click.pass_obj
+@_fail_cleanly
+def replay(
+    db: Database,
+    number: str | None,
+    every: bool,
+    since: str | None,
+    version: int | None,
+    what_if: str | None,
+    last: int | None,
+    jobs: int,
+    key: str,
+) -> None:
+    """Re-run NUMBER (or --all) in memory from its recorded inputs and compare with the
+    record: identical, or the first divergence (exit 1). --what-if: on another version."""
+    from engine.replay.cli import run_replay
+
+    run_replay(db, number, every, since, version, what_if, last, jobs, key)
 
 
 if __name__ == "__main__":  # pragma: no cover

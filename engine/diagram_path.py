@@ -134,21 +134,33 @@ def path_through(
     diagram: tuple[list[Flow], dict[str, str]], path: list[tuple[str, str]]
 ) -> tuple[list[str], list[str]]:
     """(passed elements, taken flow ids), each in the order first passed or taken."""
+    passed, taken, _ = path_growth(diagram, path)
+    return passed, taken
+
+
+def path_growth(
+    diagram: tuple[list[Flow], dict[str, str]], path: list[tuple[str, str]]
+) -> tuple[list[str], list[str], list[tuple[int, int]]]:
+    """`path_through`, and after each step of `path` how many elements had been passed and
+    flows taken by then: the lists only grow, so the way up to a step is their first
+    (passed, taken) items (the replay, `engine.replay_steps`, shows it step by step)."""
     flows, kinds = diagram
     incoming: dict[str, list[Flow]] = {}
     for flow in flows:
         incoming.setdefault(flow.target, []).append(flow)
-    passed: list[str] = []
-    taken: list[str] = []
+    passed: dict[str, None] = {}  # ordered sets: in the order first passed or taken
+    taken: dict[str, None] = {}
+    sizes: list[tuple[int, int]] = []
     last_done: dict[str, int] = {}  # element -> position of its latest completion
     last_entered: dict[str, int] = {}
     for position, (what, element) in enumerate(path):
         if what == "done":
             last_done[element] = position
-            passed.append(element)
+            passed.setdefault(element)
+            sizes.append((len(passed), len(taken)))
             continue
         if kinds.get(element) in CONTAINERS:  # passed on entering: the token is inside
-            passed.append(element)
+            passed.setdefault(element)
         since = last_entered.get(element, -1)
         candidates = [
             (last_done[f.source], f.id)
@@ -156,13 +168,12 @@ def path_through(
             if last_done.get(f.source, -1) > since
         ]
         last_entered[element] = position
-        if not candidates:
-            continue
-        if kinds.get(element) in JOINS:
-            taken += [flow_id for _, flow_id in sorted(candidates)]
-        else:
-            taken.append(max(candidates)[1])
-    return _unique(passed), _unique(taken)
+        if candidates and kinds.get(element) in JOINS:
+            taken.update(dict.fromkeys(flow_id for _, flow_id in sorted(candidates)))
+        elif candidates:
+            taken.setdefault(max(candidates)[1])
+        sizes.append((len(passed), len(taken)))
+    return list(passed), list(taken), sizes
 
 
 def _unique(items: Iterable[str]) -> list[str]:

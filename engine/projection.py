@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.util.task import TaskState
 
 from engine.definitions import ProcessDefinition, timers_of
+from engine.errors import ProcessError
 
 DEFAULT_GROUPS = {"Service Desk": "service-desk"}
 SPECIALIST_LANE = "Specialist Support"
@@ -135,7 +136,7 @@ def open_tasks(
         if lane == USER_LANE:
             assignee = caller
         elif "group" in element.properties:
-            group = workflow.script_engine.evaluate(task, element.properties["group"])
+            group = _group_of(workflow, task, element)
         elif lane == SPECIALIST_LANE:
             group = (task.data.get("assignment") or {}).get("group") or current_group
         else:
@@ -152,6 +153,14 @@ def open_tasks(
             )
         )
     return found
+
+
+def _group_of(workflow, task, element) -> str | None:
+    """The group a task's `group` property names (an expression on the task's data)."""
+    try:
+        return workflow.script_engine.evaluate(task, element.properties["group"])
+    except Exception as err:  # a refused or failing expression: the command stops
+        raise ProcessError(element.id, f"its group expression failed: {err}") from err
 
 
 def armed_timers(workflow) -> list[ArmedTimer]:

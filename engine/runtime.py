@@ -313,6 +313,30 @@ class Runtime(DeskCommands):
         command: Entry,
         apply: Callable,
     ) -> None:
+        record_before = facts(incident) | {"reopen_count": incident.reopen_count}
+        try:
+            after, before = self._step(
+                session, instance, incident, definition, workflow, context, command, apply
+            )
+        except (HandlerFailed, ProcessError) as err:
+            err.failure = (instance.id, incident.id, command)
+            raise
+        new_tasks = [t for t in after.tasks if t.id not in before.task_ids]
+        escalations = assignment.assign_escalated(session, incident, new_tasks)
+        history.append(session, instance, clock.now(), escalations)
+        if instance.status == "completed":
+            knowledge.learn_from(session, incident)
+        record_after = facts(incident) | {"reopen_count": incident.reopen_count}
+        opened = (command.payload or {}).get("command") == "start_incident"
+        changed = notices.changes(record_before, record_after, opened, bool(escalations))
+        notices.send(session, incident.id, record_after, changed, clock.now())
+        if instance.status == "running":
+            keep = functools.partial(self.workflows.keep, instance.id, instance.version, workflow)
+            session.info.setdefault("after_commit", []).append(keep)
+
+    def _step(self, session, instance, incident, definition, workflow, context, command, apply):
+        """Apply the command, run the engine until every path waits, write the result
+        back; returns what the instance waits on (after, before)."""
         log = TaskLog(set(definition.elements), projection.live_task_ids(workflow))
         before = projection.waiting_on(
             workflow, definition, incident.caller, incident.assignment_group
@@ -320,19 +344,13 @@ class Runtime(DeskCommands):
         context.incident["open_tasks"] = [
             {"element": t.element, "lane": t.lane} for t in before.tasks
         ]
-        record_before = facts(incident) | {"reopen_count": incident.reopen_count}
         try:
             with log:
                 skip_missed_cycles(workflow, clock.now())
                 apply(workflow)
                 run_until_waiting(workflow)
-        except (HandlerFailed, ProcessError) as err:
-            err.failure = (instance.id, incident.id, command)
-            raise
         except SpiffWorkflowException as err:
-            failure = ProcessError(_element_of(err), _spiff_message(err))
-            failure.failure = (instance.id, incident.id, command)
-            raise failure from err
+            raise ProcessError(_element_of(err), _spiff_message(err)) from err
         writeback.write_back(
             session,
             instance,
@@ -346,18 +364,7 @@ class Runtime(DeskCommands):
         after = projection.waiting_on(
             workflow, definition, incident.caller, incident.assignment_group
         )
-        new_tasks = [t for t in after.tasks if t.id not in before.task_ids]
-        escalations = assignment.assign_escalated(session, incident, new_tasks)
-        history.append(session, instance, clock.now(), escalations)
-        if instance.status == "completed":
-            knowledge.learn_from(session, incident)
-        record_after = facts(incident) | {"reopen_count": incident.reopen_count}
-        opened = (command.payload or {}).get("command") == "start_incident"
-        changed = notices.changes(record_before, record_after, opened, bool(escalations))
-        notices.send(session, incident.id, record_after, changed, clock.now())
-        if instance.status == "running":
-            keep = functools.partial(self.workflows.keep, instance.id, instance.version, workflow)
-            session.info.setdefault("after_commit", []).append(keep)
+        return after, before
 
     def _record_failure(self, failure: tuple[int, int, Entry], err: Exception) -> None:
         """After the failed command rolled back: one error event, the reason on the incident."""

@@ -48,7 +48,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, tuple_, update
 
-from engine import clock
+from engine import audit, clock
 from engine.errors import DeskflowError
 from engine.escalations import DUE_RULES
 from engine.mail import (
@@ -237,10 +237,27 @@ class Worker:
         result.failures.extend(delivery.problems)
         return result
 
+    def anchor_history(self) -> None:
+        """Seal the history with an anchor when one is due (`engine.audit`)."""
+        every = audit.anchor_interval()
+        if every is None:
+            return
+        try:
+            anchored = audit.write_anchor(self.db, "worker", min_interval=every)
+        except Exception:  # sealing must not stop the desk's work
+            log.exception("writing a history anchor failed; trying again later")
+            return
+        if anchored is not None:
+            log.info("history anchor %d: %d chain head(s) sealed", anchored.id, anchored.moved)
+
     def run_forever(self, interval: float = 1.0) -> None:
         log.info("worker started; sweeping every %.1fs", interval)
+        next_anchor = time.monotonic()  # then once a minute: is an anchor due?
         while True:
             started = time.monotonic()
+            if started >= next_anchor:
+                self.anchor_history()
+                next_anchor = started + 60
             try:
                 result = self.sweep()
             except Exception:  # a lost database connection must not end the worker

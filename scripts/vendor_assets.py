@@ -1,8 +1,9 @@
 """Copy the front-end files the web UI serves from node_modules into web/static/vendor.
 
-`make install` runs `npm ci` (package.json, package-lock.json) and then this script, so
-the UI never loads a library from the internet at run time. Only the files the pages use
-are copied; web/static/vendor is generated (and ignored by git).
+`make install` runs `npm ci` (package.json, package-lock.json), builds the process
+modeler's bundle into web/static/vendor/modeler/ with esbuild (web/modeler/), and then
+runs this script, so the UI never loads a library from the internet at run time. Only the
+files the pages use are copied; web/static/vendor is generated (and ignored by git).
 
     python3 scripts/vendor_assets.py [--node-modules DIR] [--dest DIR]
 """
@@ -30,6 +31,20 @@ ASSETS = {
         "dist/assets/bpmn-font/font/bpmn.svg",
         "LICENSE",
         "package.json",  # says which version is served
+    ],
+    # The process modeler's decision-table editor (bundled into vendor/modeler/modeler.js
+    # by esbuild with bpmn-js; only its stylesheets are copied).
+    "dmn-js": [
+        "dist/assets/dmn-js-shared.css",
+        "dist/assets/dmn-js-drd.css",
+        "dist/assets/dmn-js-decision-table.css",
+        "dist/assets/dmn-js-decision-table-controls.css",
+        "dist/assets/dmn-js-literal-expression.css",
+        "dist/assets/dmn-js-boxed-expression.css",
+        "dist/assets/dmn-js-boxed-expression-controls.css",
+        "dist/assets/dmn-font/css/dmn-embedded.css",
+        "LICENSE",
+        "package.json",
     ],
 }
 

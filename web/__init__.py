@@ -8,9 +8,12 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from engine.store.db import Database
-from web import admin, api, auth, desk, incidents, portal, status
+from web import admin, api, audit, auth, desk, incidents, portal, status
+from web.audit_export import bp as audit_export_bp
 from web.database import attach
 from web.diagram import bp as diagram_bp
+from web.process import bp as process_bp
+from web.replay import bp as replay_bp
 from web.security import protect
 
 
@@ -27,6 +30,10 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
     app.register_blueprint(diagram_bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(audit.bp)
+    app.register_blueprint(audit_export_bp)
+    app.register_blueprint(process_bp)
+    app.register_blueprint(replay_bp)
     app.context_processor(lambda: {"me": auth.current_user()})
 
     @app.errorhandler(HTTPException)

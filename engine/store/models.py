@@ -318,3 +318,70 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+
+
+class Draft(Base):
+    """A process owner's work in progress on a version: a bundle (the same JSON as
+    `Definition.bundle`) that may be broken until it is validated and deployed
+    (see `engine.drafts`)."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    base_version: Mapped[int | None]  # the version it started from; None: from sources
+    bundle: Mapped[str] = mapped_column(Text)  # engine.definitions.bundle_to_json
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime]
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditAnchor(Base):
+    """A periodic seal over the history (see `engine.audit`): the heads of the chains that
+    moved since the previous anchor, how many history rows existed up to which id, chained
+    to the previous anchor by hash. Append-only, like the history."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    last_history_id: Mapped[int] = mapped_column(BigInteger)  # rows up to this id are sealed
+    row_count: Mapped[int] = mapped_column(BigInteger)  # history rows with id <= that
+    moved: Mapped[int] = mapped_column(Integer)  # entries in `heads`
+    heads: Mapped[dict[str, Any]] = mapped_column()  # {"instance id": [seq, hash]}
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class AuditView(Base):
+    """Who looked at what in the audit pages, and when (append-only)."""
+
+    __tablename__ = "audit_views"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    auditor: Mapped[str] = mapped_column(String(100))
+    what: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditRun(Base):
+    """One verification of the history started from the audit page: its progress while
+    it runs, its outcome after (the outcome is also recorded as an `AuditView`)."""
+
+    __tablename__ = "audit_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]  # a heartbeat: a run that stops moving was interrupted
+    finished_at: Mapped[datetime | None]
+    instance_id: Mapped[int | None] = mapped_column(BigInteger)  # None: every chain
+    status: Mapped[str] = mapped_column(String(20), default="running")  # |clean|broken|failed
+    rows_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[float | None]
+    summary: Mapped[str | None] = mapped_column(Text)  # one line: clean, or the first break
+    problems: Mapped[str | None] = mapped_column(Text)  # the first problems, one a line
