@@ -1,16 +1,22 @@
 """In a real browser: the process owner opens version 1 in the BPMN modeler as a draft, adds a
 user task in the Service Desk lane and gives it a form in the side panel, names an operator
 no handler provides, validates (the problem is listed and the task marked on the diagram),
-fixes it from the problem list, validates clean and deploys version 2 with a comment."""
+fixes it from the problem list, validates clean and deploys version 2 with a comment; then
+the versions list, the diff, and moving the version-1 incidents that can move. An incident
+started before keeps running on version 1 to the end; a new one runs on version 2."""
 
 from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from engine import accounts, definitions, versions
+from engine.store.models import Definition, Incident, Instance
 from web import create_app
 
 from .browser import chromium, live_server
+from .desk import Desk
 
 PASSWORD = "correct horse battery"
 RED = "rgb(198, 40, 40)"
@@ -62,7 +68,20 @@ SELECT = """(id) => {
 }"""
 
 
-def test_a_process_owner_changes_validates_and_deploys_the_process(runtime, screenshots):
+def version_of(db, number: str) -> int:
+    with db.reading() as session:
+        incident = session.scalars(select(Incident).where(Incident.number == number)).one()
+        instance = session.get(Instance, incident.instance_id)
+        return session.get(Definition, instance.definition_id).version
+
+
+def test_a_process_owner_changes_validates_and_deploys_the_process(
+    runtime, frozen_clock, screenshots
+):
+    desk = Desk(runtime, frozen_clock)
+    moving = desk.report()  # waits at "Categorize incident": nothing it passed changes
+    staying = desk.report(impact="high", urgency="high")  # a major incident:
+    desk.categorize(staying)  # it passed "Notify stakeholders", whose way on changes
     with runtime.db.writing() as session:
         accounts.set_password(session, "owen", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
@@ -82,6 +101,7 @@ def test_a_process_owner_changes_validates_and_deploys_the_process(runtime, scre
         assert page.locator('#modeler .djs-element[data-element-id="suggest_category"]').count()
 
         task = edit_validate_deploy(page, screenshots)
+        versions_diff_and_migration(page, base, screenshots, moving, staying)
 
         assert errors == []
         assert elsewhere == []  # every file came from Deskflow itself: no CDN
@@ -106,6 +126,40 @@ def test_a_process_owner_changes_validates_and_deploys_the_process(runtime, scre
     (dmn,) = bundle.dmns
     (shipped,) = definitions.bundled().dmns
     assert dmn.filename == "priority.dmn" and dmn.text != shipped.text
+
+    # Moved, it finishes on version 2; the one that could not move finishes on version 1;
+    # a new incident starts on version 2.
+    assert (version_of(runtime.db, moving), version_of(runtime.db, staying)) == (2, 1)
+    desk.categorize(moving)
+    desk.resolve_first_line(moving)
+    desk.resolve_first_line(staying)
+    for number in (moving, staying):
+        desk.say(number, "confirm", {"comment": ""})
+        assert desk.incident(number).state == "Closed"
+    assert version_of(runtime.db, staying) == 1
+    assert version_of(runtime.db, desk.report()) == 2
+
+
+def versions_diff_and_migration(page, base: str, shots, moving: str, staying: str) -> None:
+    page.goto(f"{base}/process/")
+    assert page.get_by_role("heading", name="The service desk process").is_visible()
+    assert "Review major incidents before resolution" in page.content()  # the comment
+    page.screenshot(path=shots / "process-versions.png", full_page=True)
+
+    page.goto(f"{base}/process/diff?from=1&to=2")
+    assert "Review major incident" in page.locator("main").inner_text()  # the added task
+    page.screenshot(path=shots / "process-diff.png", full_page=True)
+
+    page.goto(f"{base}/process/migrate?from=1&to=2")  # the dry run
+    rows = {
+        row.locator("td").first.inner_text(): row.locator("td").nth(2).inner_text()
+        for row in page.locator("tbody tr").all()
+    }
+    assert rows == {moving: "yes", staying: "no"}, rows
+    page.screenshot(path=shots / "process-migrate-dry-run.png", full_page=True)
+    page.get_by_role("button", name="Move the 1 incident(s) that can move").click()
+    assert "1 moved, 1 stayed on version 1" in page.get_by_role("status").inner_text()
+    page.screenshot(path=shots / "process-migrated.png", full_page=True)
 
 
 def edit_validate_deploy(page, shots) -> str:
