@@ -69,12 +69,10 @@ def queue(
         conditions += [HumanTask.assignee.is_(None), HumanTask.group_name.in_(who.groups)]
     joined = select(HumanTask, Incident).join(Incident, Incident.id == HumanTask.incident_id)
     query = joined.where(*conditions).order_by(*_most_urgent_first(now)).limit(limit)
-    total = session.scalar(
-        select(func.count())
-        .select_from(HumanTask)
-        .join(Incident, Incident.id == HumanTask.incident_id)
-        .where(*conditions)
-    )
+    counted = select(func.count()).select_from(HumanTask)
+    if filters.priority or filters.category or filters.sla:  # conditions on the incident
+        counted = counted.join(Incident, Incident.id == HumanTask.incident_id)
+    total = session.scalar(counted.where(*conditions))
     rows = [
         Row(task, incident, sla_badge(incident, now)) for task, incident in session.execute(query)
     ]

@@ -92,6 +92,9 @@ def test_queues_are_sorted_by_time_to_breach_and_filtered(app, desk):
     assert rows(sam, "all")[:2] == [high, low]
     assert rows(sam, "all", priority=desk.incident(low).priority) == [low]
     assert rows(sam, "all", category="access") == [high]
+    counted = sam.get("/desk/queue?q=all&category=access").get_data(as_text=True)
+    assert "1 open task." in counted
+    assert "2 open tasks." in sam.get("/desk/queue?q=all&lane=Service+Desk").get_data(as_text=True)
     assert rows(sam, "all", sla="breached") == []
     desk.clock.advance(timedelta(days=30))
     assert set(rows(sam, "all", sla="breached")) == {low, high}
