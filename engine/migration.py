@@ -32,10 +32,10 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine import clock, history, projection
+from engine import clock, history, projection, writeback
 from engine.bpmn import CommandContext, _registry, dump_workflow, load_workflow
 from engine.definitions import ProcessDefinition, timers_of
 from engine.drafts import version_row
@@ -43,7 +43,7 @@ from engine.errors import Conflict, DeskflowError
 from engine.history import Entry
 from engine.locks import InstanceLocks, facts
 from engine.runtime import Runtime
-from engine.store.models import HumanTask, Incident, Instance, Timer
+from engine.store.models import HumanTask, Incident, Instance
 from engine.versions import PROCESS_KEY
 
 LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
@@ -463,9 +463,7 @@ def _sync_projections(session: Session, instance, incident, before, after, now) 
     """Open tasks and timers follow the moved workflow; open tasks that stay keep their
     claims, and take the target's name, lane and form."""
     connection = session.connection()
-    gone = before.task_ids - after.task_ids
-    if gone:
-        connection.execute(delete(HumanTask).where(HumanTask.id.in_(gone)))
+    writeback.drop_closed_tasks(connection, before, after)
     for task in after.tasks:
         if task.id in before.task_ids:
             connection.execute(
@@ -474,33 +472,5 @@ def _sync_projections(session: Session, instance, incident, before, after, now) 
                 .values(element=task.element, name=task.name, lane=task.lane, form=task.form)
             )
     new = [t for t in after.tasks if t.id not in before.task_ids]
-    if new:
-        connection.execute(
-            insert(HumanTask),
-            [
-                {
-                    "id": t.id,
-                    "instance_id": instance.id,
-                    "incident_id": incident.id,
-                    "element": t.element,
-                    "name": t.name,
-                    "lane": t.lane,
-                    "group_name": t.group,
-                    "assignee": t.assignee,
-                    "form": t.form,
-                    "created_at": now,
-                    "due_at": incident.resolution_due,
-                }
-                for t in new
-            ],
-        )
-    if after.timers != before.timers:
-        connection.execute(delete(Timer).where(Timer.instance_id == instance.id))
-        if after.timers:
-            connection.execute(
-                insert(Timer),
-                [
-                    {"instance_id": instance.id, "element": element, "due_at": due}
-                    for element, due in sorted(after.timers)
-                ],
-            )
+    writeback.insert_open_tasks(connection, instance, incident, new, now)
+    writeback.sync_timers(connection, instance, before, after)

@@ -61,7 +61,7 @@ def write_back(
         incident.assignee = None
         if previous_group is not None:
             incident.reassignment_count += 1
-    _sync_timers(connection, instance, before, after)
+    sync_timers(connection, instance, before, after)
     if any(call.notifications() for call in calls):
         # The HTML part is rendered from the incident record the handlers were given.
         facts = workflow.script_engine.context.incident
@@ -71,36 +71,47 @@ def write_back(
 
 def _sync_tasks(connection, instance, incident, before, after, now) -> None:
     """Open-task rows follow the workflow; rows that stay keep their claims."""
-    gone = before.task_ids - after.task_ids
-    if gone:
-        connection.execute(delete(HumanTask).where(HumanTask.id.in_(gone)))
+    drop_closed_tasks(connection, before, after)
     new = [task for task in after.tasks if task.id not in before.task_ids]
     for task in new:
         if task.group and task.lane != "User":
             incident.assignment_group = task.group
-    if new:
-        connection.execute(
-            insert(HumanTask),
-            [
-                {
-                    "id": t.id,
-                    "instance_id": instance.id,
-                    "incident_id": incident.id,
-                    "element": t.element,
-                    "name": t.name,
-                    "lane": t.lane,
-                    "group_name": t.group,
-                    "assignee": t.assignee,
-                    "form": t.form,
-                    "created_at": now,
-                    "due_at": incident.resolution_due,
-                }
-                for t in new
-            ],
-        )
+    insert_open_tasks(connection, instance, incident, new, now)
 
 
-def _sync_timers(connection, instance, before, after) -> None:
+def drop_closed_tasks(connection, before, after) -> None:
+    """Delete the rows of the tasks that were open before and are not any more."""
+    gone = before.task_ids - after.task_ids
+    if gone:
+        connection.execute(delete(HumanTask).where(HumanTask.id.in_(gone)))
+
+
+def insert_open_tasks(connection, instance, incident, tasks, now) -> None:
+    """One row per newly open task (`projection.OpenTask`), in one INSERT."""
+    if not tasks:
+        return
+    connection.execute(
+        insert(HumanTask),
+        [
+            {
+                "id": t.id,
+                "instance_id": instance.id,
+                "incident_id": incident.id,
+                "element": t.element,
+                "name": t.name,
+                "lane": t.lane,
+                "group_name": t.group,
+                "assignee": t.assignee,
+                "form": t.form,
+                "created_at": now,
+                "due_at": incident.resolution_due,
+            }
+            for t in tasks
+        ],
+    )
+
+
+def sync_timers(connection, instance, before, after) -> None:
     """Timer rows follow the workflow; untouched (failure marks kept) when unchanged."""
     if after.timers == before.timers:
         return
