@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine import queries
 from engine.runtime import Runtime
 from engine.scheduler import Worker
-from engine.store.models import HumanTask, Incident, Notification, Timer
+from engine.store.models import HistoryEvent, HumanTask, Incident, Instance, Notification, Timer
 
 REPORT = {
     "caller": "alice",
@@ -35,6 +35,27 @@ class Desk:
     def incident(self, number: str) -> Incident:
         with self.db.reading() as session:
             return session.scalars(select(Incident).where(Incident.number == number)).one()
+
+    def snapshot(self, number: str) -> tuple:
+        """What a refused command must leave as it was: state, version, record, history
+        (error events aside) and open tasks."""
+        incident = self.incident(number)
+        with self.db.reading() as session:
+            instance = session.get(Instance, incident.instance_id)
+            assert instance is not None
+            rows = session.scalar(
+                select(func.count())
+                .select_from(HistoryEvent)
+                .where(HistoryEvent.instance_id == instance.id, HistoryEvent.kind != "error")
+            )
+            return (
+                instance.state,
+                instance.version,
+                incident.state,
+                incident.priority,
+                rows,
+                [t.id for t in self.open_tasks(number)],
+            )
 
     def open_tasks(self, number: str) -> list[HumanTask]:
         with self.db.reading() as session:

@@ -12,7 +12,7 @@ import handlers
 from engine.errors import Conflict, FormInvalid, HandlerFailed, NotFound
 from engine.runtime import Runtime
 from engine.scheduler import Worker
-from engine.store.models import HistoryEvent, Instance
+from engine.store.models import Instance
 
 from .desk import Desk
 
@@ -20,24 +20,6 @@ from .desk import Desk
 @pytest.fixture
 def desk(runtime, frozen_clock) -> Desk:
     return Desk(runtime, frozen_clock)
-
-
-def snapshot(desk: Desk, number: str) -> tuple:
-    incident = desk.incident(number)
-    with desk.db.reading() as session:
-        instance = session.get(Instance, incident.instance_id)
-        rows = session.scalar(
-            select(func.count())
-            .select_from(HistoryEvent)
-            .where(HistoryEvent.instance_id == instance.id, HistoryEvent.kind != "error")
-        )
-        return (
-            instance.state,
-            instance.version,
-            incident.state,
-            rows,
-            [t.id for t in desk.open_tasks(number)],
-        )
 
 
 def test_report_failing_its_form_is_refused_and_nothing_is_stored(desk):
@@ -59,7 +41,7 @@ def test_report_failing_its_form_is_refused_and_nothing_is_stored(desk):
 
 def test_form_data_that_fails_the_form_is_refused_field_by_field(desk):
     number = desk.report()
-    before = snapshot(desk, number)
+    before = desk.snapshot(number)
     task = desk.task(number, "categorize_incident")
     with pytest.raises(FormInvalid) as caught:
         desk.runtime.complete_task(
@@ -71,7 +53,7 @@ def test_form_data_that_fails_the_form_is_refused_field_by_field(desk):
     assert caught.value.errors["subcategories"] == "this field is required"
     with pytest.raises(FormInvalid):
         desk.runtime.complete_task(task.id, "not a dict", actor="tina")
-    assert snapshot(desk, number) == before
+    assert desk.snapshot(number) == before
 
 
 def test_completing_a_task_twice_is_a_conflict_that_changes_nothing(desk):
@@ -79,10 +61,10 @@ def test_completing_a_task_twice_is_a_conflict_that_changes_nothing(desk):
     task = desk.task(number, "categorize_incident")
     data = {"category": "network", "subcategories": ["vpn"]}
     desk.runtime.complete_task(task.id, data, actor="tina")
-    after_first = snapshot(desk, number)
+    after_first = desk.snapshot(number)
     with pytest.raises(Conflict, match="not open"):
         desk.runtime.complete_task(task.id, data, actor="tom")
-    assert snapshot(desk, number) == after_first
+    assert desk.snapshot(number) == after_first
 
 
 def test_completing_an_unknown_task_is_a_conflict(desk):
@@ -93,7 +75,7 @@ def test_completing_an_unknown_task_is_a_conflict(desk):
 def test_stale_version_is_refused(desk):
     number = desk.report()
     task = desk.task(number, "categorize_incident")
-    before = snapshot(desk, number)
+    before = desk.snapshot(number)
     with pytest.raises(Conflict, match="changed since you loaded it"):
         desk.runtime.complete_task(
             task.id,
@@ -101,17 +83,17 @@ def test_stale_version_is_refused(desk):
             actor="tina",
             expected_version=before[1] - 1,
         )
-    assert snapshot(desk, number) == before
+    assert desk.snapshot(number) == before
 
 
 def test_message_the_process_is_not_waiting_for_is_refused(desk):
     number = desk.report()
-    before = snapshot(desk, number)
+    before = desk.snapshot(number)
     with pytest.raises(Conflict, match="not waiting for 'confirm'"):
         desk.say(number, "confirm")
     with pytest.raises(NotFound, match="unknown message"):
         desk.say(number, "approve")
-    assert snapshot(desk, number) == before
+    assert desk.snapshot(number) == before
 
 
 def test_closed_incident_cannot_change(desk):
@@ -125,7 +107,7 @@ def test_closed_incident_cannot_change(desk):
 
 def test_failing_handler_leaves_the_instance_and_records_an_error(desk, monkeypatch):
     number = desk.report()
-    before = snapshot(desk, number)
+    before = desk.snapshot(number)
 
     def broken_sla(priority, opened_at):
         raise RuntimeError("policy store unavailable")
@@ -138,7 +120,7 @@ def test_failing_handler_leaves_the_instance_and_records_an_error(desk, monkeypa
         )
     assert caught.value.element == "set_sla_targets"
     assert "policy store unavailable" in str(caught.value)
-    assert snapshot(desk, number) == before  # error events aside, nothing changed
+    assert desk.snapshot(number) == before  # error events aside, nothing changed
     incident = desk.incident(number)
     assert "policy store unavailable" in incident.last_error
     errors = [e for e in desk.history(number) if e["kind"] == "error"]

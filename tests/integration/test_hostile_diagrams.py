@@ -20,7 +20,7 @@ from engine import definitions, lint
 from engine.cli import main
 from engine.definitions import Bundle, SourceFile
 from engine.errors import DiagramInvalid, ProcessError
-from engine.store.models import Definition, HistoryEvent, Instance
+from engine.store.models import Definition
 
 from .desk import Desk
 
@@ -204,34 +204,15 @@ def desk(runtime, frozen_clock) -> Desk:
     return Desk(runtime, frozen_clock)
 
 
-def snapshot(desk: Desk, number: str) -> tuple:
-    incident = desk.incident(number)
-    with desk.db.reading() as session:
-        instance = session.get(Instance, incident.instance_id)
-        rows = session.scalar(
-            select(func.count())
-            .select_from(HistoryEvent)
-            .where(HistoryEvent.instance_id == instance.id, HistoryEvent.kind != "error")
-        )
-        return (
-            instance.state,
-            instance.version,
-            incident.state,
-            incident.priority,
-            rows,
-            [t.id for t in desk.open_tasks(number)],
-        )
-
-
 def stops_cleanly(desk: Desk, number: str, element: str, reason: str) -> None:
     """Categorizing runs the hostile element: the command fails fast, changes nothing,
     records one error event and leaves the reason on the incident."""
-    before = snapshot(desk, number)
+    before = desk.snapshot(number)
     with pytest.raises(ProcessError) as caught:
         desk.categorize(number)
     assert caught.value.element == element
     assert reason in str(caught.value)
-    assert snapshot(desk, number) == before
+    assert desk.snapshot(number) == before
     incident = desk.incident(number)
     assert reason in incident.last_error
     errors = [e for e in desk.history(number) if e["kind"] == "error"]
