@@ -451,6 +451,30 @@ def incident_list(db: Database, state: str | None, limit: int) -> None:
         click.echo(row)
 
 
+@incident.command("failed")
+@click.pass_obj
+@_fail_cleanly
+def incident_failed(db: Database) -> None:
+    """Incidents the worker could not advance (their due timers held back), and
+    notifications given up on; `incident retry NUMBER` once the cause is fixed."""
+    from engine import failures
+    from engine.scheduler import failed_notifications
+
+    with db.reading() as session:
+        incidents = failures.failed_incidents(session)
+    for row in incidents:
+        held = f", {row.failed_timers} timer(s) held back" if row.failed_timers else ""
+        click.echo(f"{row.number}  {row.state}{held}: {row.last_error or 'timer failed'}")
+    mails = failed_notifications(db)
+    for mail in mails:
+        click.echo(
+            f"notification {mail.id} ({mail.template} to {mail.recipient}, "
+            f"{mail.incident or 'no incident'}): {mail.last_error}"
+        )
+    if not incidents and not mails:
+        click.echo("nothing failed")
+
+
 @main.command("export")
 @click.option("--format", "fmt", type=click.Choice(["xes", "csv"]), required=True)
 @click.option(

@@ -3,10 +3,18 @@
 Production reads the wall clock in UTC. Tests, the demo and replay install a
 `FrozenClock` and move it by hand, so SLA arithmetic, timers and history all
 agree on what "now" is.
+
+A command reads the clock once: inside `held()`, the first reading on that thread is the
+one every later reading returns until the block ends. So the timers a command finds due,
+the SLA it computes and the time its history rows carry are one recorded value that
+replay feeds back exactly; and a command that waited for a lock reads the clock after it.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 
@@ -39,11 +47,31 @@ class FrozenClock:
 
 
 _clock: WallClock | FrozenClock = WallClock()
+_held = threading.local()
 
 
 def now() -> datetime:
-    """Current time from the installed clock (timezone-aware UTC)."""
+    """Current time (timezone-aware UTC): inside `held()` the block's one reading, else
+    the installed clock's."""
+    if getattr(_held, "active", False):
+        if _held.moment is None:
+            _held.moment = _clock.now()
+        return _held.moment
     return _clock.now()
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Hold this thread's clock at its first reading inside the block (see the module
+    docstring). Nested blocks keep the outer one's moment."""
+    if getattr(_held, "active", False):
+        yield
+        return
+    _held.active, _held.moment = True, None
+    try:
+        yield
+    finally:
+        _held.active, _held.moment = False, None
 
 
 def install(clock: WallClock | FrozenClock) -> WallClock | FrozenClock:

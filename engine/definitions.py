@@ -9,6 +9,7 @@ element id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,9 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from engine.errors import DiagramInvalid, Problem
 
+# The bundled process: the `diagrams/` folder beside the `engine` package. That is the
+# checkout's diagrams/ when running from a checkout or an editable install, and the copy a
+# wheel installs beside engine/ in site-packages (pyproject ships it as package data).
 DIAGRAMS_DIR = Path(__file__).resolve().parent.parent / "diagrams"
 MAX_SOURCE_BYTES = int(os.environ.get("DESKFLOW_MAX_DIAGRAM_BYTES", 2 * 1024 * 1024))
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -88,6 +92,11 @@ class ProcessDefinition:
     subprocess_specs: dict[str, Any]
     forms: dict[str, dict]
     elements: dict[str, Element]
+
+    @functools.cached_property
+    def element_ids(self) -> set[str]:
+        """The ids of the diagram's elements (what the history records changes of)."""
+        return set(self.elements)
 
 
 # --- reading ---------------------------------------------------------------------------

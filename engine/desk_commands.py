@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import OperationalError
 
 from engine import clock, escalations, history
 from engine.errors import Conflict, DeskflowError
 from engine.history import Entry
 from engine.locks import InstanceLocks, facts
 from engine.mail import outbox_row
-from engine.store.models import EscalationRule, Group, HumanTask, Notification, Timer
+from engine.store.models import EscalationRule, Group, Notification, Timer
 from handlers import notify
 
 NOTE_KINDS = ("work_note", "comment")  # internal to the support teams / to the caller
@@ -29,7 +30,7 @@ class DeskCommands(InstanceLocks):
 
     def retry(self, number: str, actor: str) -> None:
         """Clear failed timers so the worker fires them again (after the cause is fixed)."""
-        with self.db.writing() as session:
+        with self._command() as session:
             incident = self._incident(session, number)
             instance, incident = self._locked(session, incident.instance_id)
             for timer in session.scalars(
@@ -48,7 +49,7 @@ class DeskCommands(InstanceLocks):
         self, number: str, due_at: datetime, action: str, target: str, note: str, actor: str
     ) -> int:
         """Add "if not resolved by `due_at`, notify/reassign `target`" to an incident."""
-        with self.db.writing() as session:
+        with self._command() as session:
             incident = self._incident(session, number)
             instance, incident = self._locked(session, incident.instance_id)
             escalations.check_rule(session, incident, due_at, action, target)
@@ -86,20 +87,48 @@ class DeskCommands(InstanceLocks):
             return rule.id
 
     def fire_escalation(self, rule_id: int, skip_locked: bool = False) -> bool:
-        """Fire a due escalation rule (the worker); False when skipped or not due."""
-        with self.db.writing() as session:
-            rule = session.get(EscalationRule, rule_id)
-            if rule is None or rule.fired_at is not None or rule.due_at >= clock.now():
+        """Fire a due escalation rule (the worker); False when skipped or not due.
+
+        Anything that goes wrong is recorded on the incident and the rule is marked fired
+        with the failure as its outcome, so it does not come back every sweep."""
+        try:
+            return self._fire_escalation(rule_id, skip_locked)
+        except OperationalError:
+            raise  # the database itself: try again next sweep
+        except Exception as err:
+            with self.db.reading() as session:
+                instance_id = session.scalar(
+                    select(EscalationRule.instance_id).where(EscalationRule.id == rule_id)
+                )
+            if instance_id is not None:
+                command = Entry(
+                    "command",
+                    actor="worker",
+                    payload={"command": "fire_escalation", "rule": rule_id},
+                )
+                self._record_failure(instance_id, command, err, failed_rule=rule_id)
+            raise
+
+    def _fire_escalation(self, rule_id: int, skip_locked: bool) -> bool:
+        with self._command() as session:
+            instance_id = session.scalar(
+                select(EscalationRule.instance_id).where(EscalationRule.id == rule_id)
+            )
+            if instance_id is None:
                 return False
             locked = self._lock(
-                session, rule.instance_id, None, skip_locked=skip_locked, allow_finished=True
+                session, instance_id, None, skip_locked=skip_locked, allow_finished=True
             )
             if locked is None:
                 return False
             instance, incident = locked
-            session.refresh(rule)
-            if rule.fired_at is not None:
-                return False  # another worker fired it while we waited for the lock
+            rule = session.scalars(
+                select(EscalationRule)
+                .where(EscalationRule.id == rule_id)
+                .execution_options(populate_existing=True)
+            ).first()
+            if rule is None or rule.fired_at is not None or rule.due_at >= clock.now():
+                return False  # not due, or another worker fired it while we waited
             entry = escalations.fire(session, rule, incident, facts(incident))
             history.append(session, instance, clock.now(), [entry])
             return True
@@ -112,12 +141,8 @@ class DeskCommands(InstanceLocks):
         `taking`: the person takes it from the queue themselves, which is refused when a
         colleague holds it already (checked under the lock, so two clicks at the same
         moment give it to one of them)."""
-        with self.db.writing() as session:
-            human = session.get(HumanTask, task_id)
-            if human is None:
-                raise Conflict(f"task {task_id} is not open any more")
-            instance, incident = self._locked(session, human.instance_id)
-            session.refresh(human)
+        with self._command() as session:
+            instance, incident, human = self._lock_task(session, task_id)
             if taking and human.assignee not in (None, username):
                 raise Conflict(f"{human.assignee} took this task already")
             human.assignee = username
@@ -144,7 +169,7 @@ class DeskCommands(InstanceLocks):
         text = text.strip()
         if not text or len(text) > NOTE_MAX:
             raise DeskflowError(f"a note needs 1 to {NOTE_MAX} characters")
-        with self.db.writing() as session:
+        with self._command() as session:
             incident = self._incident(session, number)
             instance, incident = self._locked(session, incident.instance_id)
             if kind == "comment":
@@ -160,7 +185,7 @@ class DeskCommands(InstanceLocks):
         reason = reason.strip()
         if len(reason) < 3 or len(reason) > NOTE_MAX:
             raise DeskflowError(f"say why in 3 to {NOTE_MAX} characters")
-        with self.db.writing() as session:
+        with self._command() as session:
             incident = self._incident(session, number)
             instance, incident = self._locked(session, incident.instance_id)
             if incident.state in escalations.DONE_STATES:

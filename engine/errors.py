@@ -8,7 +8,7 @@ from dataclasses import dataclass
 class DeskflowError(Exception):
     """Base of every error the engine raises on purpose."""
 
-    # (instance id, incident id, command entry) of the command that failed, when known:
+    # (instance id, command entry) of the command that failed, when known:
     # the runtime records an error event for it after the rollback.
     failure: tuple | None = None
 
@@ -79,4 +79,26 @@ class ProcessError(DeskflowError):
         where = f"at '{element}'" if element else "in the process"
         super().__init__(
             f"the process stopped {where}: {reason}. The incident was left where it was."
+        )
+
+
+def describe(err: BaseException) -> str:
+    """An unexpected exception in one line: its qualified type and its message."""
+    kind = type(err)
+    name = kind.__qualname__
+    if kind.__module__ != "builtins":
+        name = f"{kind.__module__}.{name}"
+    return f"{name}: {err}"
+
+
+class InstanceFailed(DeskflowError):
+    """Something other than a handler or the process broke while the worker ran one
+    instance (its stored state cannot be read, a bug): recorded on the incident, its due
+    timers held back until `deskflow incident retry`."""
+
+    def __init__(self, instance_id: int, cause: Exception) -> None:
+        self.instance_id = instance_id
+        super().__init__(
+            f"instance {instance_id} failed: {describe(cause)}. Its due timers "
+            "are held back; fix the cause, then `deskflow incident retry` it."
         )

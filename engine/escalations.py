@@ -18,11 +18,11 @@ from engine import clock
 from engine.errors import Conflict, DeskflowError, NotFound
 from engine.history import Entry
 from engine.mail import outbox_row
+from engine.record import DONE_STATES
 from engine.store.models import EscalationRule, HumanTask, Incident, Notification, User
 from handlers import notify
 
 ACTIONS = ("notify", "reassign")
-DONE_STATES = ("Resolved", "Closed")
 
 DUE_RULES = (
     select(EscalationRule.id)

@@ -7,20 +7,40 @@ it was given and that the process still runs, and reads the incident record with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.errors import Conflict, NotFound
+from engine import clock, history
+from engine.errors import Conflict, DeskflowError, NotFound, describe
+from engine.history import Entry
 from engine.store.db import Database
-from engine.store.models import HumanTask, Incident, Instance
+from engine.store.models import EscalationRule, HumanTask, Incident, Instance, Timer
 
 
 class InstanceLocks:
-    """The lock-and-read steps shared by every command."""
+    """The lock-and-read steps shared by every command.
+
+    Lock order, the same in every command: the instance row (FOR UPDATE), then the rows
+    that hang off it (incident, open tasks, timers, escalation rules), read only after the
+    lock is held. On PostgreSQL (READ COMMITTED) a row fetched in the same statement as a
+    lock that had to wait is the row as it was *before* the wait; each read below is its
+    own statement after the lock, so it sees what the previous command committed. A row
+    that vanished meanwhile (a task completed by someone else) is a Conflict.
+    """
 
     db: Database
+
+    @contextmanager
+    def _command(self) -> Iterator[Session]:
+        """One command: its transaction (the unit of work), with the clock held at its
+        first reading (`engine.clock.held`), which comes after the lock."""
+        with self.db.writing() as session, clock.held():
+            yield session
 
     def _incident(self, session: Session, number: str) -> Incident:
         incident = session.scalars(select(Incident).where(Incident.number == number)).first()
@@ -37,19 +57,22 @@ class InstanceLocks:
         allow_finished: bool = False,
     ) -> tuple[Instance, Incident] | None:
         """Lock the instance row (FOR UPDATE; SQLite: the write transaction already holds
-        the database) and read it with its incident; None only when `skip_locked` skipped."""
-        row = session.execute(
-            select(Instance, Incident)
-            .join(Incident, Incident.instance_id == Instance.id)
+        the database), then read its incident; None only when `skip_locked` skipped."""
+        instance = session.scalars(
+            select(Instance)
             .where(Instance.id == instance_id)
-            .with_for_update(of=Instance, skip_locked=skip_locked)
+            .with_for_update(skip_locked=skip_locked)
             .execution_options(populate_existing=True)
         ).first()
-        if row is None:
+        if instance is None:
             if skip_locked:
                 return None
             raise NotFound(f"no process instance {instance_id}")
-        instance, incident = row
+        incident = session.scalars(
+            select(Incident)
+            .where(Incident.instance_id == instance_id)
+            .execution_options(populate_existing=True)
+        ).one()
         self._check(instance, expected_version, allow_finished)
         return instance, incident
 
@@ -71,25 +94,77 @@ class InstanceLocks:
             raise Conflict("the incident is closed; nothing can change it any more")
 
     def _lock_task(
-        self, session: Session, task_id: str, expected_version: int | None
+        self, session: Session, task_id: str, expected_version: int | None = None
     ) -> tuple[Instance, Incident, HumanTask]:
-        """Lock the instance an open task belongs to; one round trip."""
-        row = session.execute(
-            select(Instance, Incident, HumanTask)
-            .join(Incident, Incident.instance_id == Instance.id)
-            .join(HumanTask, HumanTask.instance_id == Instance.id)
+        """Lock the instance an open task belongs to, then read the task again: it is a
+        Conflict when it was completed (its row deleted) while we waited."""
+        instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
+        if instance_id is None:
+            raise Conflict(_not_open(task_id))
+        instance, incident = self._locked(session, instance_id)
+        human = session.scalars(
+            select(HumanTask)
             .where(HumanTask.id == task_id)
-            .with_for_update(of=Instance)
             .execution_options(populate_existing=True)
         ).first()
-        if row is None:
-            raise Conflict(
-                f"task {task_id} is not open (already completed, or no such task); "
-                "reload the incident to see what is open now"
-            )
-        instance, incident, human = row
+        if human is None:
+            raise Conflict(_not_open(task_id))
         self._check(instance, expected_version)
         return instance, incident, human
+
+    def _record_failure(
+        self,
+        instance_id: int,
+        command: Entry | None,
+        err: Exception,
+        failed_timers_due: datetime | None = None,
+        failed_rule: int | None = None,
+    ) -> None:
+        """After the failed command rolled back, in one transaction: one error event, the
+        reason on the incident (`last_error`), and with `failed_timers_due` the timers due
+        by then marked failed, so the worker leaves them until `retry`; with `failed_rule`
+        that escalation rule marked fired with the failure as its outcome."""
+        reason = str(err) if isinstance(err, DeskflowError) else describe(err)
+        with self._command() as session:
+            locked = self._lock(session, instance_id, None, allow_finished=True)
+            assert locked is not None
+            instance, incident = locked
+            history.append(
+                session,
+                instance,
+                clock.now(),
+                [
+                    Entry(
+                        "error",
+                        element=getattr(err, "element", None),
+                        actor=command.actor if command else "worker",
+                        payload={
+                            "command": command.payload if command else None,
+                            "error": reason,
+                        },
+                    )
+                ],
+            )
+            incident.last_error = reason
+            if failed_timers_due is not None:
+                session.execute(
+                    update(Timer)
+                    .where(Timer.instance_id == instance_id, Timer.due_at < failed_timers_due)
+                    .values(failed_at=clock.now())
+                )
+            if failed_rule is not None:
+                session.execute(
+                    update(EscalationRule)
+                    .where(EscalationRule.id == failed_rule)
+                    .values(fired_at=clock.now(), outcome=f"failed: {reason}"[:2000])
+                )
+
+
+def _not_open(task_id: str) -> str:
+    return (
+        f"task {task_id} is not open (already completed, or no such task); "
+        "reload the incident to see what is open now"
+    )
 
 
 def facts(incident: Incident) -> dict[str, Any]:

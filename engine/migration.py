@@ -165,7 +165,7 @@ class Migrator(InstanceLocks):
 
     def _migrate_one(self, instance_id: int, pair: _Pair, actor: str) -> Check:
         try:
-            with self.db.writing() as session:
+            with self._command() as session:
                 instance, incident = self._locked(session, instance_id)
                 if instance.definition_id != pair.source_id:
                     return Check(

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from engine import (
@@ -28,24 +27,30 @@ from engine import (
     knowledge_base,
     notices,
     projection,
+    record,
+    steps,
     versions,
     writeback,
 )
 from engine.bpmn import (
     CommandContext,
     ScriptEngine,
-    TaskLog,
     load_workflow,
     new_workflow,
-    run_until_waiting,
-    skip_missed_cycles,
 )
 from engine.definitions import (
     Bundle,
     ProcessDefinition,
 )
 from engine.desk_commands import DeskCommands
-from engine.errors import Conflict, DeskflowError, HandlerFailed, NotFound, ProcessError
+from engine.errors import (
+    Conflict,
+    DeskflowError,
+    HandlerFailed,
+    InstanceFailed,
+    NotFound,
+    ProcessError,
+)
 from engine.forms import validate_form
 from engine.history import Entry
 from engine.locks import facts
@@ -71,7 +76,8 @@ def recorded_failures(method: Callable) -> Callable:
         except (HandlerFailed, ProcessError) as err:
             failure = getattr(err, "failure", None)
             if failure is not None:
-                self._record_failure(failure, err)
+                instance_id, command = failure
+                self._record_failure(instance_id, command, err)
             raise
 
     return wrapper
@@ -100,7 +106,7 @@ class Runtime(DeskCommands):
     @recorded_failures
     def start_incident(self, report: dict[str, Any], actor: str, key: str = PROCESS_KEY) -> str:
         """Open an incident from a report (the `report` form); returns its number."""
-        with self.db.writing() as session:
+        with self._command() as session:
             row = versions.latest(session, key)
             definition = self.definition(session, row.id)
             report = validate_form("report", definition.forms["report"], report)
@@ -148,12 +154,15 @@ class Runtime(DeskCommands):
                 },
             )
 
-            def apply(wf):
-                for task in wf.get_tasks(state=TaskState.READY):
-                    task.data.update(data)
-
             self._advance(
-                session, instance, incident, definition, workflow, context, command, apply
+                session,
+                instance,
+                incident,
+                definition,
+                workflow,
+                context,
+                command,
+                steps.start(data),
             )
             return incident.number
 
@@ -166,7 +175,7 @@ class Runtime(DeskCommands):
         expected_version: int | None = None,
     ) -> None:
         """Complete an open user task with form data checked against the task's form."""
-        with self.db.writing() as session:
+        with self._command() as session:
             instance, incident, human = self._lock_task(session, task_id, expected_version)
             definition = self.definition(session, instance.definition_id)
             schema = definition.forms.get(human.form or "")
@@ -182,20 +191,20 @@ class Runtime(DeskCommands):
                     "inputs": form_data,
                 },
             )
-            first_response = incident.responded_at is None and human.lane != "User"
+            responded_at = incident.responded_at
 
             def apply(wf):
                 task = wf.get_task_from_id(UUID(task_id))
                 if task is None or not task.has_state(TaskState.READY):  # checked under the lock
                     raise Conflict(f"task {task_id} was completed by someone else just now")
-                task.data.update(form_data)
-                task.run()
+                steps.complete(task, form_data)(wf)
 
             self._run(session, instance, incident, definition, command, apply)
-            if first_response:
-                incident.responded_at = clock.now()
-                if incident.response_due and incident.responded_at > incident.response_due:
-                    incident.response_breached = True
+            first = record.first_response(
+                responded_at, human.lane, clock.now(), incident.response_due
+            )
+            for name, value in first.items():
+                setattr(incident, name, value)
 
     @recorded_failures
     def send_message(self, number: str, message: str, payload: dict[str, Any], actor: str) -> None:
@@ -205,7 +214,7 @@ class Runtime(DeskCommands):
             raise NotFound(f"unknown message '{message}' (known: {', '.join(MESSAGES)})")
         if not isinstance(payload, dict):
             raise DeskflowError("the message payload must be a JSON object")
-        with self.db.writing() as session:
+        with self._command() as session:
             incident = self._incident(session, number)
             instance, incident = self._locked(session, incident.instance_id)
             definition = self.definition(session, instance.definition_id)
@@ -222,28 +231,34 @@ class Runtime(DeskCommands):
             )
 
             def apply(wf):
-                if not _waits_for(wf, message):
+                if not steps.waits_for(wf, message):
                     raise Conflict(
                         f"{number} is not waiting for '{message}' now (state: {incident.state})"
                     )
-                wf.send_event(BpmnEvent(MessageEventDefinition(message), payload=payload))
+                steps.deliver(message, payload)(wf)
 
             self._run(session, instance, incident, definition, command, apply)
 
-    @recorded_failures
     def fire_due_timers(self, instance_id: int, skip_locked: bool = False) -> int:
         """Fire the instance's timers that are due by the clock; returns how many fired.
 
         With `skip_locked` (the worker), an instance another process holds is skipped
-        (PostgreSQL `FOR UPDATE SKIP LOCKED`) rather than waited for.
+        (PostgreSQL `FOR UPDATE SKIP LOCKED`) rather than waited for. Whatever goes wrong
+        while loading or running the instance (not only a handler) is recorded on it by
+        `_record_failure`, its due timers marked failed, and raised as `InstanceFailed`
+        so that a sweep goes on with the others.
         """
-        now = clock.now()
+        command: Entry | None = None
+        moment = None
         try:
-            with self.db.writing() as session:
-                locked = self._lock(session, instance_id, None, skip_locked=skip_locked)
-                if locked is None:
-                    return 0
+            with self._command() as session:
+                locked = self._lock(
+                    session, instance_id, None, skip_locked=skip_locked, allow_finished=True
+                )
+                if locked is None or locked[0].status != "running":
+                    return 0  # another worker has it, or it ended while we waited
                 instance, incident = locked
+                moment = now = clock.now()  # the command's one reading, after the lock
                 due = session.scalars(
                     select(Timer).where(
                         Timer.instance_id == instance_id,
@@ -253,7 +268,6 @@ class Runtime(DeskCommands):
                 ).all()
                 if not due:
                     return 0
-                definition = self.definition(session, instance.definition_id)
                 command = Entry(
                     "command",
                     actor="worker",
@@ -265,17 +279,18 @@ class Runtime(DeskCommands):
                         ],
                     },
                 )
-                self._run(
-                    session, instance, incident, definition, command, lambda wf: wf.refresh_timers()
-                )
+                definition = self.definition(session, instance.definition_id)
+                self._run(session, instance, incident, definition, command, steps.fire_timers)
                 return len(due)
-        except (HandlerFailed, ProcessError):
-            with self.db.writing() as session:
-                for timer in session.scalars(
-                    select(Timer).where(Timer.instance_id == instance_id, Timer.due_at < now)
-                ):
-                    timer.failed_at = now
-            raise
+        except OperationalError:
+            raise  # the database itself (connection, deadlock): try again next sweep
+        except Exception as err:
+            if moment is None:
+                raise  # nothing was due, or the lock was not had: nothing to record
+            self._record_failure(instance_id, command, err, failed_timers_due=moment)
+            if isinstance(err, DeskflowError):
+                raise
+            raise InstanceFailed(instance_id, err) from err
 
     # --- the machinery -----------------------------------------------------------------
 
@@ -315,15 +330,15 @@ class Runtime(DeskCommands):
     ) -> None:
         record_before = facts(incident) | {"reopen_count": incident.reopen_count}
         try:
-            after, before = self._step(
-                session, instance, incident, definition, workflow, context, command, apply
+            derived, changes = self._step(
+                session, instance, incident, definition, workflow, context, apply
             )
         except (HandlerFailed, ProcessError) as err:
-            err.failure = (instance.id, incident.id, command)
+            err.failure = (instance.id, command)
             raise
-        new_tasks = [t for t in after.tasks if t.id not in before.task_ids]
-        escalations = assignment.assign_escalated(session, incident, new_tasks)
-        history.append(session, instance, clock.now(), escalations)
+        escalations = assignment.assign_escalated(session, incident, list(derived.new_tasks))
+        entries = history.entries_for(changes, context.calls, definition)
+        history.append(session, instance, clock.now(), [command, *entries, *escalations])
         if instance.status == "completed":
             knowledge.learn_from(session, incident)
         record_after = facts(incident) | {"reopen_count": incident.reopen_count}
@@ -334,81 +349,20 @@ class Runtime(DeskCommands):
             keep = functools.partial(self.workflows.keep, instance.id, instance.version, workflow)
             session.info.setdefault("after_commit", []).append(keep)
 
-    def _step(self, session, instance, incident, definition, workflow, context, command, apply):
+    def _step(self, session, instance, incident, definition, workflow, context, apply):
         """Apply the command, run the engine until every path waits, write the result
-        back; returns what the instance waits on (after, before)."""
-        log = TaskLog(set(definition.elements), projection.live_task_ids(workflow))
+        back; returns what was derived and the task state changes, in order."""
         before = projection.waiting_on(
             workflow, definition, incident.caller, incident.assignment_group
         )
-        context.incident["open_tasks"] = [
-            {"element": t.element, "lane": t.lane} for t in before.tasks
-        ]
         try:
-            with log:
-                skip_missed_cycles(workflow, clock.now())
-                apply(workflow)
-                run_until_waiting(workflow)
+            changes = steps.advance(workflow, definition.element_ids, context, before.tasks, apply)
         except SpiffWorkflowException as err:
             raise ProcessError(_element_of(err), _spiff_message(err)) from err
-        writeback.write_back(
-            session,
-            instance,
-            incident,
-            definition,
-            workflow,
-            before,
-            context.calls,
-            [command, *history.entries_for(log.changes, context.calls, definition)],
+        derived = writeback.write_back(
+            session, instance, incident, definition, workflow, before, context.calls
         )
-        after = projection.waiting_on(
-            workflow, definition, incident.caller, incident.assignment_group
-        )
-        return after, before
-
-    def _record_failure(self, failure: tuple[int, int, Entry], err: Exception) -> None:
-        """After the failed command rolled back: one error event, the reason on the incident."""
-        instance_id, incident_id, command = failure
-        with self.db.writing() as session:
-            instance = session.scalars(
-                select(Instance).where(Instance.id == instance_id).with_for_update()
-            ).first()
-            if instance is None:
-                return  # the failing command was the one creating the incident
-            history.append(
-                session,
-                instance,
-                clock.now(),
-                [
-                    Entry(
-                        "error",
-                        element=getattr(err, "element", None),
-                        actor=command.actor,
-                        payload={"command": command.payload, "error": str(err)},
-                    )
-                ],
-            )
-            incident = session.get(Incident, incident_id)
-            if incident is not None:
-                incident.last_error = str(err)
-
-
-def _waits_for(workflow, message: str) -> bool:
-    """Whether a live catch event (or event subprocess start) would catch `message`."""
-    waiting = TaskState.WAITING | TaskState.READY  # predicted catch events do not catch yet
-    for task in projection.all_tasks(workflow):
-        event = getattr(task.task_spec, "event_definition", None)
-        names = {
-            getattr(child, "name", None)
-            for child in getattr(event, "event_definitions", None) or [event]
-        }
-        if message in names and task.state & waiting:
-            return True
-    for name in workflow.spec.start.trigger_specs:  # event subprocesses: always listening
-        for start in workflow.subprocess_specs[name].bpmn_start_events:
-            if getattr(start.event_definition, "name", None) == message:
-                return True
-    return False
+        return derived, changes
 
 
 def _element_of(err: Exception) -> str | None:

@@ -49,7 +49,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, tuple_, update
 
 from engine import audit, clock
-from engine.errors import DeskflowError
+from engine.errors import describe
 from engine.escalations import DUE_RULES
 from engine.mail import (
     MailSettings,
@@ -176,7 +176,7 @@ class Worker:
         for instance_id in self.due_instances():
             try:
                 fired = self.runtime.fire_due_timers(instance_id, skip_locked=True)
-            except DeskflowError as err:
+            except Exception as err:  # one instance never stops the others (DESIGN.md)
                 sweep.failures.append(f"instance {instance_id}: {err}")
                 log.warning("timer on instance %s failed: %s", instance_id, err)
                 continue
@@ -193,7 +193,7 @@ class Worker:
         for rule_id in due:
             try:
                 fired += self.runtime.fire_escalation(rule_id, skip_locked=True)
-            except DeskflowError as err:
+            except Exception as err:  # one rule never stops the others
                 log.warning("escalation rule %s failed: %s", rule_id, err)
                 if failures is not None:
                     failures.append(f"escalation rule {rule_id}: {err}")
@@ -323,19 +323,38 @@ class Worker:
             )
             incidents = _incidents(connection, {kept[0].incident_id for _, kept in mails})
             addresses = _addresses(connection, {kept[0].recipient for _, kept in mails})
-        return [
-            _Claimed(
-                compose(
+        claimed = []
+        for mid, kept in mails:
+            try:
+                message = compose(
                     kept,
                     recipient=kept[0].recipient,
                     address=addresses.get(kept[0].recipient),
                     incident=incidents.get(kept[0].incident_id),
                     message_id=mid,
-                ),
-                attempts=max(part.attempts for part in kept) + 1,
+                )
+            except Exception as err:  # one mail that cannot be written never blocks the others
+                self._unwritable([part.id for part in kept], describe(err), report)
+                continue
+            claimed.append(_Claimed(message, attempts=max(part.attempts for part in kept) + 1))
+        return claimed
+
+    def _unwritable(self, ids: list[int], error: str, report: Delivery) -> None:
+        with self.db.writing() as session:
+            session.connection().execute(
+                update(Notification)
+                .where(Notification.id.in_(ids))
+                .values(
+                    status="failed",
+                    failed_at=clock.now(),
+                    claimed_until=None,
+                    last_error=f"could not be written: {error}",
+                )
             )
-            for mid, kept in mails
-        ]
+        report.failed += 1
+        problem = f"notifications {', '.join(map(str, ids))}: could not be written: {error}"
+        report.problems.append(problem)
+        log.error("%s", problem)
 
     def _send(self, mail: _Claimed, report: Delivery) -> None:
         message = mail.message

@@ -1,4 +1,4 @@
-"""Write what a command did: instance state, projections, outbox and history.
+"""Write what a command did: the incident record, instance state, projections, outbox.
 
 Called by the runtime inside the command's transaction, after the engine steps ran;
 nothing here commits.
@@ -9,16 +9,11 @@ from __future__ import annotations
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
-from engine import clock, history, projection
+from engine import clock, projection, record
 from engine.bpmn import HandlerCall, dump_workflow
 from engine.definitions import ProcessDefinition
-from engine.errors import HandlerFailed
-from engine.history import Entry
 from engine.mail import outbox_rows
 from engine.store.models import HumanTask, Incident, Instance, Notification, Timer
-
-# The incident fields a handler result may set through "incident_update".
-INCIDENT_UPDATES = {"resolution_breached", "sla_warned", "assignment_group", "major_incident"}
 
 
 def write_back(
@@ -29,23 +24,18 @@ def write_back(
     workflow,
     before: projection.Waiting,
     calls: list[HandlerCall],
-    entries: list[Entry],
-) -> None:
-    """Store what a command did, in the caller's transaction.
+) -> record.Derived:
+    """Store what a command did, in the caller's transaction: the record derived from the
+    workflow (`engine.record.derive`), the instance state, the open-task and timer rows,
+    the outbox. The caller appends the history. Returns what was derived.
 
     `before` is what the workflow waited on when the command began: the open-task and
     timer rows match it (both are written together), so only the difference is written.
     """
     now = clock.now()
-    previous_group = incident.assignment_group
-    data = projection.current_data(workflow)
-    for name, value in projection.incident_fields(data).items():
+    derived = record.derive(record.of(incident), workflow, definition, calls, before.task_ids)
+    for name, value in derived.changes.items():
         setattr(incident, name, value)
-    for call in calls:
-        _apply_incident_update(incident, call)
-    incident.state = projection.incident_state(workflow, definition)
-    if incident.state not in ("Resolved", "Closed"):
-        incident.resolved_at = None
     incident.updated_at = now
     incident.last_error = None
 
@@ -55,28 +45,14 @@ def write_back(
     instance.status = "completed" if workflow.is_completed() else "running"
 
     connection = session.connection()
-    after = projection.waiting_on(workflow, definition, incident.caller, incident.assignment_group)
-    _sync_tasks(connection, instance, incident, before, after, now)
-    if incident.assignment_group != previous_group:
-        incident.assignee = None
-        if previous_group is not None:
-            incident.reassignment_count += 1
-    sync_timers(connection, instance, before, after)
+    drop_closed_tasks(connection, before, derived.waiting)
+    insert_open_tasks(connection, instance, incident, derived.new_tasks, now)
+    sync_timers(connection, instance, before, derived.waiting)
     if any(call.notifications() for call in calls):
         # The HTML part is rendered from the incident record the handlers were given.
         facts = workflow.script_engine.context.incident
         connection.execute(insert(Notification), outbox_rows(calls, facts, incident.id, now))
-    history.append(session, instance, now, entries)
-
-
-def _sync_tasks(connection, instance, incident, before, after, now) -> None:
-    """Open-task rows follow the workflow; rows that stay keep their claims."""
-    drop_closed_tasks(connection, before, after)
-    new = [task for task in after.tasks if task.id not in before.task_ids]
-    for task in new:
-        if task.group and task.lane != "User":
-            incident.assignment_group = task.group
-    insert_open_tasks(connection, instance, incident, new, now)
+    return derived
 
 
 def drop_closed_tasks(connection, before, after) -> None:
@@ -124,16 +100,3 @@ def sync_timers(connection, instance, before, after) -> None:
                 for element, due in sorted(after.timers)
             ],
         )
-
-
-def _apply_incident_update(incident: Incident, call) -> None:
-    update = call.result.get("incident_update") if isinstance(call.result, dict) else None
-    for field, value in (update or {}).items():
-        if field not in INCIDENT_UPDATES:
-            raise HandlerFailed(
-                call.element,
-                call.operator,
-                f"it tried to change incident field '{field}', which handlers "
-                f"may not change (allowed: {', '.join(sorted(INCIDENT_UPDATES))})",
-            )
-        setattr(incident, field, value)

@@ -8,7 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from engine.store.db import Database
-from web import admin, api, audit, auth, desk, incidents, portal, status
+from web import admin, api, audit, auth, desk, failures, incidents, portal, status
 from web.audit_export import bp as audit_export_bp
 from web.database import attach
 from web.diagram import bp as diagram_bp
@@ -30,6 +30,7 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
     app.register_blueprint(diagram_bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(failures.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(audit_export_bp)
     app.register_blueprint(process_bp)

@@ -22,11 +22,11 @@ from engine import access, api_tokens, queries
 from engine.access import Person
 from engine.errors import Conflict, DeskflowError, FormInvalid, NotFound
 from engine.forms import validate_form
-from engine.runtime import MESSAGES, Runtime
+from engine.runtime import MESSAGES
 from engine.store.models import HumanTask, Incident, Instance, User
 from web import openapi
 from web.auth import current_user
-from web.database import database
+from web.database import database, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -81,10 +81,6 @@ def _who() -> Person:
 
 def _works_incidents(who: Person) -> bool:
     return bool(who.roles & access.WORKER_ROLES)
-
-
-def _runtime() -> Runtime:
-    return Runtime(database())
 
 
 # --- reading requests -----------------------------------------------------------------
@@ -207,7 +203,7 @@ def report_incident():
             raise FormInvalid("report", {"caller": f"no user '{caller}'"})
     report = {"channel": "portal", "description": "", "is_broken": True, **body}
     report |= {"caller": caller, "reported_by": who.username}
-    number = _runtime().start_incident(report, actor=who.username)
+    number = runtime().start_incident(report, actor=who.username)
     url = _incident_url(number)
     return jsonify(number=number, url=url), 201, {"Location": url}
 
@@ -274,7 +270,7 @@ def send_message(number: str):
     if message in openapi.MESSAGE_PAYLOADS:
         payload = validate_form(message, openapi.MESSAGE_PAYLOADS[message], payload)
     number = incident.number or ""
-    _runtime().send_message(number, message, payload, actor=who.username)
+    runtime().send_message(number, message, payload, actor=who.username)
     return jsonify(_outcome(number))
 
 
@@ -319,7 +315,7 @@ def show_task(task_id: str):
         if row is None or not access.may_see(who, row[1]):
             abort(404, f"no open task {task_id}")
         task, incident, instance = row
-        forms = _runtime().definition(session, instance.definition_id).forms
+        forms = runtime().definition(session, instance.definition_id).forms
         answer = _task(task, incident, who) | {
             "version": instance.version,
             "incident": _summary(incident),
@@ -345,7 +341,7 @@ def claim_task(task_id: str):
     """Take the task: assign it to whoever asks, unless a colleague holds it (409)."""
     who = _who()
     _workable(task_id)
-    _runtime().claim_task(task_id, who.username, actor=who.username, taking=True)
+    runtime().claim_task(task_id, who.username, actor=who.username, taking=True)
     return jsonify(id=task_id, assignee=who.username)
 
 
@@ -360,7 +356,7 @@ def complete_task(task_id: str):
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         abort(400, "'expected_version' must be a whole number")
     _, incident = _workable(task_id)
-    _runtime().complete_task(task_id, data, actor=who.username, expected_version=version)
+    runtime().complete_task(task_id, data, actor=who.username, expected_version=version)
     return jsonify(_outcome(incident.number or ""))
 
 

@@ -19,11 +19,10 @@ from sqlalchemy import select
 
 from engine import access, clock, queues
 from engine.errors import Conflict, DeskflowError, FormInvalid
-from engine.runtime import Runtime
 from engine.store.models import Group, HumanTask, Incident, Instance, Membership
 from handlers.catalog import catalog
 from web.auth import current_user, requires
-from web.database import database
+from web.database import database, runtime
 from web.form_fields import fields_of, shown_values, submitted
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -38,10 +37,6 @@ def me() -> access.Person:
     assert user is not None  # every route here requires a log-in
     with database().reading() as session:
         return access.person(session, user)
-
-
-def runtime() -> Runtime:
-    return Runtime(database())
 
 
 @bp.get("/")

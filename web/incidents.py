@@ -16,8 +16,8 @@ from engine import clock, queries, queues, sla_view, versions
 from engine.errors import Conflict, DeskflowError, FormInvalid, NotFound
 from engine.store.models import Incident, Instance, User
 from web.auth import requires
-from web.database import database
-from web.desk import STAFF, colleagues, me, runtime
+from web.database import database, runtime
+from web.desk import STAFF, colleagues, me
 from web.form_fields import fields_of, shown_values, submitted
 from web.notes import work_notes
 from web.timeline import customer_timeline

@@ -16,10 +16,9 @@ from sqlalchemy import select
 
 from engine import knowledge_base, queries
 from engine.errors import Conflict, FormInvalid
-from engine.runtime import Runtime
 from engine.store.models import Article, Group, HumanTask, Incident, User
 from web.auth import current_user, requires
-from web.database import database
+from web.database import database, runtime
 from web.timeline import customer_timeline
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -41,10 +40,6 @@ STATUS_IN_WORDS = {
     "Closed": "Closed",
 }
 MOVED_ON = "That is not possible any more: it has moved on. See below."
-
-
-def _runtime() -> Runtime:
-    return Runtime(database())
 
 
 def _me() -> str:
@@ -71,7 +66,7 @@ def report():
             "urgency": form["urgency"],
         }
         try:
-            number = _runtime().start_incident(answers, actor=_me())
+            number = runtime().start_incident(answers, actor=_me())
         except FormInvalid as invalid:
             errors = invalid.errors
         else:
@@ -188,7 +183,7 @@ def self_help(number: str):
     if comment := request.form.get("comment", "").strip():
         answers["comment"] = comment
     try:
-        _runtime().complete_task(task.id, answers, actor=_me())
+        runtime().complete_task(task.id, answers, actor=_me())
     except FormInvalid as invalid:
         flash(f"Not sent: {'; '.join(invalid.errors.values())}", "error")
     except Conflict:
@@ -234,7 +229,7 @@ def answer(number: str):
         flash(f"Please keep the {field} under {ANSWER_MAX} characters.", "error")
     else:
         try:
-            _runtime().send_message(row.number, message, {field: text}, actor=_me())
+            runtime().send_message(row.number, message, {field: text}, actor=_me())
         except Conflict:
             flash(MOVED_ON, "error")
         else:

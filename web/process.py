@@ -31,13 +31,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from engine import drafts
 from engine.errors import Conflict, DeskflowError, DiagramInvalid, NotFound, Problem
 from engine.migration import Migrator
-from engine.runtime import Runtime
 from engine.store.models import Draft
 from engine.version_diff import diff_bundles
 from engine.versions import PROCESS_KEY
 from handlers.registry import ENGINE_PARAMETERS, OPERATORS  # importing it registers them all
 from web.auth import current_user, requires
-from web.database import database
+from web.database import database, runtime
 
 bp = Blueprint("process", __name__, url_prefix="/process")
 
@@ -51,10 +50,6 @@ def _me() -> str:
     user = current_user()
     assert user is not None  # requires(...) let the request in
     return user.username
-
-
-def _runtime() -> Runtime:
-    return Runtime(database())
 
 
 @bp.before_request
@@ -366,7 +361,7 @@ def _migration_pair() -> tuple[int, int]:
 @requires(OWNER)
 def api_dry_run():
     source, target = _migration_pair()
-    checks = Migrator(_runtime()).dry_run(source, target, PROCESS_KEY)
+    checks = Migrator(runtime()).dry_run(source, target, PROCESS_KEY)
     return jsonify(instances=[c.as_json() for c in checks])
 
 
@@ -374,7 +369,7 @@ def api_dry_run():
 @requires(OWNER)
 def api_migrate():
     source, target = _migration_pair()
-    outcome = Migrator(_runtime()).migrate(source, target, _me(), PROCESS_KEY)
+    outcome = Migrator(runtime()).migrate(source, target, _me(), PROCESS_KEY)
     return jsonify(outcome.as_json())
 
 
@@ -514,7 +509,7 @@ def migrate_page():
     source, target = _whole_arg("from"), _whole_arg("to")
     checks = None
     if source is not None and target is not None:
-        checks = Migrator(_runtime()).dry_run(source, target, PROCESS_KEY)
+        checks = Migrator(runtime()).dry_run(source, target, PROCESS_KEY)
     return _page(
         "process/migrate.html",
         versions=versions,
@@ -532,7 +527,7 @@ def migrate():
     target = request.form.get("to", "")
     if not (source.isdigit() and target.isdigit()):
         abort(400, "choose the version to move from and the version to move to")
-    outcome = Migrator(_runtime()).migrate(int(source), int(target), _me(), PROCESS_KEY)
+    outcome = Migrator(runtime()).migrate(int(source), int(target), _me(), PROCESS_KEY)
     versions, _ = _choices()
     return _page(
         "process/migrate.html",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from engine.history import Entry
@@ -134,9 +134,9 @@ def _plain(value: Any) -> Any:
 def first_difference(expected: Any, actual: Any, path: str = "") -> tuple[str, Any, Any] | None:
     """(path, expected, actual) of the first place two JSON values differ, or None.
 
-    Two times (ISO 8601 text with a zone, or datetimes) less than `CLOCK_SLACK` apart are
-    the same: the history records a command at its end, its handlers read the clock a
-    few milliseconds earlier (a frozen clock, as in the demo, makes them equal)."""
+    Two times are the same when they name the same moment, written as ISO 8601 text with
+    a zone or as datetimes: exactly, since a command reads the clock once
+    (`engine.clock.held`) and replay feeds that reading back."""
     if expected == actual:
         return None
     if isinstance(expected, dict) and isinstance(actual, dict):
@@ -160,13 +160,10 @@ def first_difference(expected: Any, actual: Any, path: str = "") -> tuple[str, A
     return path, expected, actual
 
 
-CLOCK_SLACK = timedelta(seconds=2)
-
-
 def same_moment(a: Any, b: Any) -> bool:
-    """Whether `a` and `b` are times (text or datetimes) less than CLOCK_SLACK apart."""
+    """Whether `a` and `b` are times (text or datetimes) naming the same moment."""
     first, second = _moment(a), _moment(b)
-    return first is not None and second is not None and abs(first - second) < CLOCK_SLACK
+    return first is not None and first == second
 
 
 def _moment(value: Any) -> datetime | None:

@@ -34,27 +34,20 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from engine import bpmn, clock, history, projection
+from engine import bpmn, clock, history, projection, record, steps
 from engine.bpmn import (
     CommandContext,
     HandlerCall,
     ScriptEngine,
-    TaskLog,
     _fill_in_facts,
-    run_until_waiting,
-    skip_missed_cycles,
 )
 from engine.definitions import ProcessDefinition
 from engine.history import Entry
 from engine.replay.fastwalk import ReplayWorkflow, fast, plain
 from engine.replay.recorded import Event, Step
-from engine.runtime import _waits_for
-from engine.writeback import INCIDENT_UPDATES
 from handlers import registry
 
 # --- time -------------------------------------------------------------------------------
@@ -185,8 +178,6 @@ class ServedEngine(ScriptEngine):
 
 # --- the incident record ----------------------------------------------------------------
 
-DONE_STATES = ("Resolved", "Closed")
-
 
 class Shadow:
     """The incident row as the runtime keeps it, without a database."""
@@ -279,38 +270,27 @@ class Rerun:
         if self.workflow is None or self.shadow is None:
             raise CannotFeed(None, f"{name} before start_incident", "no workflow yet")
         workflow = self.workflow
-        first_response_lane = None
+        lane = None
         if name == "complete_task":
             element = payload.get("task") or step.command.element or ""
             task = self._ready_user_task(element)
-            first_response_lane = self.definition.elements[element].lane
-
-            def apply(wf):
-                task.data.update(inputs)
-                task.run()
-
+            lane = self.definition.elements[element].lane
+            apply = steps.complete(task, inputs)
         elif name == "send_message":
             message = payload.get("message", "")
-            if not _waits_for(workflow, message):
+            if not steps.waits_for(workflow, message):
                 raise CannotFeed(
                     None, f"deliver message '{message}'", f"not waiting for it ({self._where()})"
                 )
-
-            def apply(wf):
-                wf.send_event(BpmnEvent(MessageEventDefinition(message), payload=inputs))
-
+            apply = steps.deliver(message, inputs)
         else:
-
-            def apply(wf):
-                wf.refresh_timers()
-
+            apply = steps.fire_timers
         responded = self.shadow.fields["responded_at"]
         entries = self._step(workflow, apply)
-        if first_response_lane is not None and responded is None and first_response_lane != "User":
-            fields = self.shadow.fields
-            fields["responded_at"] = moment
-            if fields["response_due"] and moment > fields["response_due"]:
-                fields["response_breached"] = True
+        if lane is not None:
+            self.shadow.fields.update(
+                record.first_response(responded, lane, moment, self.shadow.fields["response_due"])
+            )
         return entries
 
     def _start(self, inputs: dict[str, Any], moment: datetime) -> list[Entry]:
@@ -321,59 +301,28 @@ class Rerun:
             self.definition.spec, self.definition.subprocess_specs, script_engine=engine
         )
 
-        def apply(wf):
-            for task in wf.get_tasks(state=TaskState.READY):
-                task.data.update(inputs)
-
         self.open = tuple(self._open_tasks(self.workflow))
-        return self._step(self.workflow, apply)
+        return self._step(self.workflow, steps.start(inputs))
 
-    def _step(self, workflow: BpmnWorkflow, apply) -> list[Entry]:
+    def _step(self, workflow: BpmnWorkflow, apply: steps.Apply) -> list[Entry]:
         assert self.shadow is not None
         context = CommandContext(incident=self.shadow.facts())
-        context.incident["open_tasks"] = [{"element": t.element, "lane": t.lane} for t in self.open]
         engine = workflow.script_engine
         assert isinstance(engine, ServedEngine)
         engine.context = context
-        log = TaskLog(self._elements, projection.live_task_ids(workflow))
-        with log:
-            skip_missed_cycles(workflow, clock.now())
-            apply(workflow)
-            run_until_waiting(workflow)
+        changes = steps.advance(workflow, self._elements, context, self.open, apply)
         self._write_back(workflow, context.calls)
-        return history.entries_for(log.changes, context.calls, self.definition)
+        return history.entries_for(changes, context.calls, self.definition)
 
     # --- what the runtime writes back ----------------------------------------------------
 
     def _write_back(self, workflow: BpmnWorkflow, calls: list[HandlerCall]) -> None:
-        """`engine.writeback.write_back`'s changes to the incident row."""
+        """What `engine.writeback.write_back` does to the incident row (`engine.record`)."""
         assert self.shadow is not None
-        fields = self.shadow.fields
-        previous_group = fields["assignment_group"]
-        data = projection.current_data(workflow)
-        fields.update(projection.incident_fields(data))
-        for call in calls:
-            update = call.result.get("incident_update") if isinstance(call.result, dict) else None
-            for name, value in (update or {}).items():
-                if name not in INCIDENT_UPDATES:
-                    raise CannotFeed(
-                        call.element,
-                        f"{call.operator} changes only {', '.join(sorted(INCIDENT_UPDATES))}",
-                        f"it tried to change incident field '{name}'",
-                    )
-                fields[name] = value
-        fields["state"] = projection.incident_state(workflow, self.definition)
-        if fields["state"] not in DONE_STATES:
-            fields["resolved_at"] = None
         before = {t.id for t in self.open}
-        self.open = tuple(self._open_tasks(workflow))
-        for task in self.open:
-            if task.id not in before and task.group and task.lane != projection.USER_LANE:
-                fields["assignment_group"] = task.group
-        if fields["assignment_group"] != previous_group:
-            fields["assignee"] = None
-            if previous_group is not None:
-                fields["reassignment_count"] += 1
+        derived = record.derive(self.shadow.fields, workflow, self.definition, calls, before)
+        self.shadow.fields.update(derived.changes)
+        self.open = derived.waiting.tasks
 
     def _open_tasks(self, workflow: BpmnWorkflow) -> list[projection.OpenTask]:
         assert self.shadow is not None

@@ -53,6 +53,8 @@ ALLOWED: dict[str, frozenset[str] | str] = {
     "diagram.diagram_json": DIAGRAM_READERS,
     "admin.tokens": frozenset({"admin"}),
     "admin.revoke": frozenset({"admin"}),
+    "failures.failed": frozenset({"technician", "manager", "admin"}),
+    "failures.retry": frozenset({"technician", "manager", "admin"}),
     "audit.home": frozenset({"auditor"}),
     "audit.verify": frozenset({"auditor"}),
     "audit.run": frozenset({"auditor"}),
