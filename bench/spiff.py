@@ -20,7 +20,7 @@ from engine import clock, projection
 from engine.bpmn import CommandContext, run_until_waiting, skip_missed_cycles
 from engine.definitions import ProcessDefinition
 from engine.forms import validate_form
-from engine.writeback import INCIDENT_UPDATES
+from engine.record import INCIDENT_UPDATES
 
 from .lifecycle import Outcome
 

@@ -458,7 +458,7 @@ def incident_failed(db: Database) -> None:
     """Incidents the worker could not advance (their due timers held back), and
     notifications given up on; `incident retry NUMBER` once the cause is fixed."""
     from engine import failures
-    from engine.scheduler import failed_notifications
+    from engine.outbox import failed_notifications
 
     with db.reading() as session:
         incidents = failures.failed_incidents(session)

@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 
 from engine import failures
 from engine.errors import DeskflowError
-from engine.scheduler import failed_notifications
+from engine.outbox import failed_notifications
 from web.auth import current_user, requires
 from web.database import database, runtime
 

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.mail import MailSettings
-from engine.scheduler import CLAIM_LEASE, Worker, failed_notifications
+from engine.outbox import CLAIM_LEASE, failed_notifications
+from engine.scheduler import Worker
 
 from .desk import Desk
 
@@ -218,7 +219,7 @@ def test_a_mail_sent_again_after_a_crash_has_the_same_message_id(desk, mailbox, 
     def killed(*_args, **_values):  # the server took the mail; recording it never happens
         raise WorkerKilled
 
-    monkeypatch.setattr(doomed, "_settle", killed)
+    monkeypatch.setattr(doomed.outbox, "_settle", killed)
     with pytest.raises(WorkerKilled):
         doomed.deliver()
     assert len(mailbox.received) == 1

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from engine.mail import Outgoing
-from engine.scheduler import CLAIM_LEASE, Worker
+from engine.outbox import CLAIM_LEASE
+from engine.scheduler import Worker
 from engine.store.models import Notification
 
 from .desk import Desk

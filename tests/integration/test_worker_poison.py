@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from engine import failures, scheduler
+from engine import failures, outbox
 from engine.cli import main
 from engine.scheduler import Worker
 from engine.store.models import Instance
@@ -103,7 +103,7 @@ def test_a_mail_that_cannot_be_written_never_blocks_the_others(desk, monkeypatch
     number = desk.report(impact="high", urgency="high")
     desk.categorize(number)  # P1: three stakeholders are told
     desk.clock.advance(timedelta(minutes=2))
-    real = scheduler.compose
+    real = outbox.compose
 
     def compose(parts, **kw):
         if parts[0].id == first:
@@ -111,7 +111,7 @@ def test_a_mail_that_cannot_be_written_never_blocks_the_others(desk, monkeypatch
         return real(parts, **kw)
 
     first = min(n.id for n in desk.notifications(number))
-    monkeypatch.setattr(scheduler, "compose", compose)
+    monkeypatch.setattr(outbox, "compose", compose)
     sent: list = []
     report = Worker(desk.runtime, transport=sent.append).deliver()
     assert (report.delivered, report.failed, len(sent)) == (2, 1, 2)
