@@ -8,10 +8,6 @@ from dataclasses import dataclass
 class DeskflowError(Exception):
     """Base of every error the engine raises on purpose."""
 
-    # (instance id, command entry) of the command that failed, when known:
-    # the runtime records an error event for it after the rollback.
-    failure: tuple | None = None
-
 
 @dataclass(frozen=True)
 class Problem:

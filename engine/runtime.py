@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -66,23 +67,6 @@ from engine.workflow_cache import WorkflowCache
 MESSAGES = ("confirm", "reopen", "user_reply", "hold", "resume", "reprioritize")
 
 
-def recorded_failures(method: Callable) -> Callable:
-    """Wrap a command so that a failure leaves its error event after the rollback."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except (HandlerFailed, ProcessError) as err:
-            failure = getattr(err, "failure", None)
-            if failure is not None:
-                instance_id, command = failure
-                self._record_failure(instance_id, command, err)
-            raise
-
-    return wrapper
-
-
 class Runtime(DeskCommands):
     """Deskflow's command side. Every public method is one transaction."""
 
@@ -103,7 +87,6 @@ class Runtime(DeskCommands):
 
     # --- commands ----------------------------------------------------------------------
 
-    @recorded_failures
     def start_incident(self, report: dict[str, Any], actor: str, key: str = PROCESS_KEY) -> str:
         """Open an incident from a report (the `report` form); returns its number."""
         with self._command() as session:
@@ -166,7 +149,6 @@ class Runtime(DeskCommands):
             )
             return incident.number
 
-    @recorded_failures
     def complete_task(
         self,
         task_id: str,
@@ -206,7 +188,6 @@ class Runtime(DeskCommands):
             for name, value in first.items():
                 setattr(incident, name, value)
 
-    @recorded_failures
     def send_message(self, number: str, message: str, payload: dict[str, Any], actor: str) -> None:
         """Deliver a message (confirm, reopen, user_reply, hold, resume, reprioritize) to the
         incident's process; a payload is checked against the form named like the message."""
@@ -244,12 +225,11 @@ class Runtime(DeskCommands):
 
         With `skip_locked` (the worker), an instance another process holds is skipped
         (PostgreSQL `FOR UPDATE SKIP LOCKED`) rather than waited for. Whatever goes wrong
-        while loading or running the instance (not only a handler) is recorded on it by
-        `_record_failure`, its due timers marked failed, and raised as `InstanceFailed`
-        so that a sweep goes on with the others.
+        while running the instance (not only a handler: an unreadable state, a bug) is
+        recorded on it after the rollback, its due timers held back (`_record_failure`),
+        and raised — as `InstanceFailed` when it is no DeskflowError — so that a sweep
+        goes on with the others.
         """
-        command: Entry | None = None
-        moment = None
         try:
             with self._command() as session:
                 locked = self._lock(
@@ -258,7 +238,7 @@ class Runtime(DeskCommands):
                 if locked is None or locked[0].status != "running":
                     return 0  # another worker has it, or it ended while we waited
                 instance, incident = locked
-                moment = now = clock.now()  # the command's one reading, after the lock
+                now = clock.now()  # the command's one reading, after the lock
                 due = session.scalars(
                     select(Timer).where(
                         Timer.instance_id == instance_id,
@@ -279,18 +259,21 @@ class Runtime(DeskCommands):
                         ],
                     },
                 )
+                record = functools.partial(self._record_poison, instance_id, command, now)
+                session.info["after_rollback"] = [record]
                 definition = self.definition(session, instance.definition_id)
                 self._run(session, instance, incident, definition, command, steps.fire_timers)
                 return len(due)
-        except OperationalError:
-            raise  # the database itself (connection, deadlock): try again next sweep
+        except (DeskflowError, OperationalError):
+            raise
         except Exception as err:
-            if moment is None:
-                raise  # nothing was due, or the lock was not had: nothing to record
-            self._record_failure(instance_id, command, err, failed_timers_due=moment)
-            if isinstance(err, DeskflowError):
-                raise
             raise InstanceFailed(instance_id, err) from err
+
+    def _record_poison(
+        self, instance_id: int, command: Entry, now: datetime, err: Exception
+    ) -> None:
+        if not isinstance(err, OperationalError):  # the database itself: next sweep
+            self._record_failure(instance_id, command, err, failed_timers_due=now)
 
     # --- the machinery -----------------------------------------------------------------
 
@@ -329,12 +312,17 @@ class Runtime(DeskCommands):
         apply: Callable,
     ) -> None:
         record_before = facts(incident) | {"reopen_count": incident.reopen_count}
+        opened = (command.payload or {}).get("command") == "start_incident"
         try:
             derived, changes = self._step(
                 session, instance, incident, definition, workflow, context, apply
             )
-        except (HandlerFailed, ProcessError) as err:
-            err.failure = (instance.id, command)
+        except (HandlerFailed, ProcessError):
+            # The incident stays where it was; an error event says why, after the rollback
+            # (unless the command arranged its own record, as the worker's does).
+            if not opened and "after_rollback" not in session.info:
+                record = functools.partial(self._record_failure, instance.id, command)
+                session.info["after_rollback"] = [record]
             raise
         escalations = assignment.assign_escalated(session, incident, list(derived.new_tasks))
         entries = history.entries_for(changes, context.calls, definition)
@@ -342,7 +330,6 @@ class Runtime(DeskCommands):
         if instance.status == "completed":
             knowledge.learn_from(session, incident)
         record_after = facts(incident) | {"reopen_count": incident.reopen_count}
-        opened = (command.payload or {}).get("command") == "start_incident"
         changed = notices.changes(record_before, record_after, opened, bool(escalations))
         notices.send(session, incident.id, record_after, changed, clock.now())
         if instance.status == "running":

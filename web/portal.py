@@ -229,6 +229,7 @@ def answer(number: str):
         flash(f"Please keep the {field} under {ANSWER_MAX} characters.", "error")
     else:
         try:
+            assert row.number is not None  # numbered when it was opened
             runtime().send_message(row.number, message, {field: text}, actor=_me())
         except Conflict:
             flash(MOVED_ON, "error")

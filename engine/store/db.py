@@ -70,19 +70,24 @@ class Database:
     def writing(self) -> Iterator[Session]:
         """One transaction: committed if the block returns, rolled back if it raises.
 
-        Callables in `session.info["after_commit"]` run once the commit succeeded.
+        Callables in `session.info["after_commit"]` run once the commit succeeded; those
+        in `session.info["after_rollback"]` run with the exception once the rollback is
+        done (and the connection given back), before it is raised on.
         """
         connection = self.engine.connect().execution_options(deskflow_write=True)
+        session = Session(bind=connection, expire_on_commit=False, autoflush=False)
         try:
-            with (
-                Session(bind=connection, expire_on_commit=False, autoflush=False) as session,
-                session.begin(),
-            ):
+            with session, session.begin():
                 yield session
-            for callback in session.info.get("after_commit", []):
-                callback()
+        except Exception as err:
+            connection.close()
+            for on_rollback in session.info.get("after_rollback", []):
+                on_rollback(err)
+            raise
         finally:
             connection.close()
+        for on_commit in session.info.get("after_commit", []):
+            on_commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
