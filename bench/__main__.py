@@ -1,11 +1,15 @@
 """`python -m bench`: the lifecycle mix on every variant, the sweep, the report.
 
     python -m bench [--incidents N] [--seed S] [--postgres URL] [--timers N] [--sweeps N]
-                    [--only abcd]
+                    [--only abcd] [--sql-incidents N]
+
+After the timed variants, a short untimed pass counts the SQL statements and round trips
+of each kind of command on SQLite and on PostgreSQL (`bench.sqlmix`).
 
 PostgreSQL runs only when a URL is given (or DESKFLOW_BENCH_POSTGRES_URL is set); the
-benchmark then works in a database `deskflow_bench` on that server. Exits 0 whatever
-the numbers are: a benchmark reports, it does not fail.
+benchmark then works in the URL's database if its name starts with `bench`, else in a
+database `deskflow_bench` on that server. Exits 0 whatever the numbers are: a benchmark
+reports, it does not fail.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import SpiffWorkflow
 
 from engine.definitions import bundled, compile_bundle
 
-from . import databases, report, sweep
+from . import databases, report, sqlmix, sweep
 from .inmemory import InMemory
 from .lifecycle import Backend, run_mix
 from .naive import Naive
@@ -63,6 +67,8 @@ def run_variant(
         "incidents": count,
         "lifecycle_s": lifecycle_s,
         "lifecycles_per_s": count / lifecycle_s,
+        "lifecycle_cpu_s": timer.lifecycle_cpu_seconds,
+        "cpu_lifecycles_per_s": count / max(timer.lifecycle_cpu_seconds, 1e-9),
         "commands_per_lifecycle": summary["commands"] / count,
         "mean_ms": summary["mean_ms"],
         "p99_ms": summary["p99_ms"],
@@ -80,11 +86,13 @@ def run_variant(
     }
 
 
-def ratio(results: dict[str, Any], top: str, bottom: str) -> float | None:
+def ratio(
+    results: dict[str, Any], top: str, bottom: str, key: str = "lifecycles_per_s"
+) -> float | None:
     variants = results["variants"]
     if top not in variants or bottom not in variants:
         return None
-    return variants[top]["lifecycles_per_s"] / variants[bottom]["lifecycles_per_s"]
+    return variants[top][key] / variants[bottom][key]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         default="abcd",
         help="variants to run, e.g. 'ad' (default abcd; c needs --postgres)",
     )
+    parser.add_argument(
+        "--sql-incidents",
+        type=int,
+        default=sqlmix.DEFAULT_INCIDENTS,
+        help="incidents of the untimed pass that counts SQL per command, on SQLite with b "
+        f"and on PostgreSQL with c (default {sqlmix.DEFAULT_INCIDENTS}, at most --incidents; "
+        "0: skip)",
+    )
     args = parser.parse_args(argv)
     gc.freeze()  # as `deskflow serve` and `worker` do: start-up objects leave the GC's scans
     only = set(args.only)
@@ -137,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "variants": {},
         "sweeps": {},
+        "sql": {},
     }
     variants = results["variants"]
     started = time.perf_counter()
@@ -171,6 +188,16 @@ def main(argv: list[str] | None = None) -> int:
             "c/a": ratio(results, "c", "a"),
             "b/d": ratio(results, "b", "d"),
         }
+        results["cpu_ratios"] = {
+            name: ratio(results, name[0], name[2], "cpu_lifecycles_per_s")
+            for name in results["ratios"]
+        }
+        sql_count = min(args.sql_incidents, count)  # every path comes in the first eight
+        if sql_count > 0 and only & {"b", "c"}:
+            say(f"SQL per command: {sql_count} incidents, untimed")
+            results["sql"] = sqlmix.run_all(
+                databases.sqlite_url(tmp, "sql.db"), pg_url if "c" in only else None, sql_count
+            )
         if args.timers > 0:
             say(f"sweep: {args.timers:,} armed timers on SQLite")
             results["sweeps"]["SQLite"] = sweep.run(

@@ -1,8 +1,10 @@
 """Scratch databases for the benchmark: an SQLite file in a temp dir, or PostgreSQL.
 
-On PostgreSQL the benchmark works in its own database `deskflow_bench` on the server the
-given URL names (created if missing), and drops and recreates the schema there, so the
-database named in the URL is left alone.
+On PostgreSQL the benchmark works in its own database on the server the given URL names
+(created if missing), and drops and recreates the schema there: the database the URL
+names when its name starts with `bench` (e.g. `.../bench_h2`, so that two people can
+benchmark one server at once), else `deskflow_bench`, so that `test` or `postgres` is left
+alone.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ def sqlite_url(folder: Path, name: str) -> str:
     return f"sqlite:///{folder / name}"
 
 
-def temp_folder() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="deskflow-bench-")
+def temp_folder(parent: str | None = None) -> tempfile.TemporaryDirectory:
+    """A scratch folder in `parent` (default: the system's temp dir)."""
+    return tempfile.TemporaryDirectory(prefix="deskflow-bench-", dir=parent)
 
 
 def _psycopg(url: str) -> str:
@@ -38,19 +41,29 @@ def _psycopg(url: str) -> str:
     return url
 
 
+def bench_database(url: str) -> str:
+    """The scratch database's name for `url` (module docstring)."""
+    named = make_url(url).database or ""
+    return named if named.startswith("bench") else BENCH_DATABASE
+
+
 def postgres_bench_url(url: str) -> str:
-    """The URL of `deskflow_bench` on the server of `url`; creates that database if missing."""
-    admin = create_engine(_psycopg(url), isolation_level="AUTOCOMMIT")
+    """The URL of the scratch database on the server of `url`; created if missing."""
+    name = bench_database(url)
+    admin_url = make_url(_psycopg(url))
+    if admin_url.database == name:  # it may not exist yet: ask the maintenance database
+        admin_url = admin_url.set(database="postgres")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": BENCH_DATABASE}
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
             ).first()
             if not exists:
-                conn.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         admin.dispose()
-    return make_url(url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 def reset_schema(db: Database) -> None:

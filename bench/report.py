@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import sqlreport
+
 RESULTS = Path(
     os.environ.get("DESKFLOW_BENCH_RESULTS")
     or Path(__file__).resolve().parent / "results" / "latest.json"
@@ -78,15 +80,23 @@ def kind_table(variants: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def ratio_lines(ratios: dict[str, float | None]) -> list[str]:
+def ratio_lines(
+    ratios: dict[str, float | None], cpu: dict[str, float | None] | None = None
+) -> list[str]:
     targets = {
         "b/a": f">= {B_OVER_A} (aim {B_OVER_A_AIM})",
         "c/a": "(none stated)",
         "b/d": f">= {B_OVER_D}",
     }
-    lines = [f"{'ratio of lifecycles/s':<24}{'measured':>10}   target"]
+    lines = [f"{'ratio of lifecycles/s':<24}{'measured':>10}   {'target':<20}{'CPU time':>9}"]
     for name, value in ratios.items():
-        lines.append(f"{name:<24}{_num(value, '.2f'):>10}   {targets[name]}")
+        cpu_value = _num((cpu or {}).get(name), ".2f")
+        lines.append(f"{name:<24}{_num(value, '.2f'):>10}   {targets[name]:<20}{cpu_value:>9}")
+    if cpu:
+        lines.append(
+            "  CPU time = the same ratio over this process's CPU seconds per lifecycle: "
+            "less disturbed by other load, but without waits (fsync, PostgreSQL's own work)"
+        )
     return lines
 
 
@@ -178,13 +188,18 @@ def render(results: dict[str, Any]) -> str:
         "  outside commands = lifecycle time not spent in commands: worker polls/sweeps, "
         "the desk's reads",
         "",
-        *ratio_lines(results["ratios"]),
+        *ratio_lines(results["ratios"], results.get("cpu_ratios")),
     ]
+    if results.get("sql"):
+        lines += ["", *sqlreport.table(results["sql"])]
     if results["sweeps"]:
         lines += ["", *sweep_lines(results["sweeps"])]
     for key, v in results["variants"].items():
         for problem in v["problems"][:5]:
             lines.append(f"PROBLEM ({key}): {problem}")
+    for db, counted in (results.get("sql") or {}).items():
+        for problem in counted["problems"][:5]:
+            lines.append(f"PROBLEM (SQL pass, {db}): {problem}")
     lines += ["", "targets", "-------"]
     for target, measured, passed in targets(results):
         verdict = "PASS" if passed else "MISS"
