@@ -31,8 +31,7 @@ class DeskCommands(InstanceLocks):
     def retry(self, number: str, actor: str) -> None:
         """Clear failed timers so the worker fires them again (after the cause is fixed)."""
         with self._command() as session:
-            incident = self._incident(session, number)
-            instance, incident = self._locked(session, incident.instance_id)
+            instance, incident = self._lock_incident(session, number)
             for timer in session.scalars(
                 select(Timer).where(Timer.instance_id == instance.id, Timer.failed_at.is_not(None))
             ):
@@ -50,8 +49,7 @@ class DeskCommands(InstanceLocks):
     ) -> int:
         """Add "if not resolved by `due_at`, notify/reassign `target`" to an incident."""
         with self._command() as session:
-            incident = self._incident(session, number)
-            instance, incident = self._locked(session, incident.instance_id)
+            instance, incident = self._lock_incident(session, number)
             escalations.check_rule(session, incident, due_at, action, target)
             rule = EscalationRule(
                 incident_id=incident.id,
@@ -170,8 +168,7 @@ class DeskCommands(InstanceLocks):
         if not text or len(text) > NOTE_MAX:
             raise DeskflowError(f"a note needs 1 to {NOTE_MAX} characters")
         with self._command() as session:
-            incident = self._incident(session, number)
-            instance, incident = self._locked(session, incident.instance_id)
+            instance, incident = self._lock_incident(session, number)
             if kind == "comment":
                 self._mail(session, incident, "comment", incident.caller, text)
             payload = {"command": "add_note", "kind": kind, "text": text}
@@ -186,8 +183,7 @@ class DeskCommands(InstanceLocks):
         if len(reason) < 3 or len(reason) > NOTE_MAX:
             raise DeskflowError(f"say why in 3 to {NOTE_MAX} characters")
         with self._command() as session:
-            incident = self._incident(session, number)
-            instance, incident = self._locked(session, incident.instance_id)
+            instance, incident = self._lock_incident(session, number)
             if incident.state in escalations.DONE_STATES:
                 raise Conflict(f"{number} is {incident.state.lower()}; nothing to escalate")
             group = session.get(Group, incident.assignment_group or "")

@@ -21,6 +21,11 @@ from engine.history import Entry
 from engine.store.db import Database
 from engine.store.models import EscalationRule, HumanTask, Incident, Instance, Timer
 
+_FRESH = {"populate_existing": True}  # rows read under the lock replace what the session had
+_INSTANCE_AND_INCIDENT = select(Instance, Incident).join(
+    Incident, Incident.instance_id == Instance.id
+)
+
 
 class InstanceLocks:
     """The lock-and-read steps shared by every command.
@@ -56,23 +61,31 @@ class InstanceLocks:
         skip_locked: bool = False,
         allow_finished: bool = False,
     ) -> tuple[Instance, Incident] | None:
-        """Lock the instance row (FOR UPDATE; SQLite: the write transaction already holds
-        the database), then read its incident; None only when `skip_locked` skipped."""
-        instance = session.scalars(
-            select(Instance)
-            .where(Instance.id == instance_id)
-            .with_for_update(skip_locked=skip_locked)
-            .execution_options(populate_existing=True)
-        ).first()
-        if instance is None:
-            if skip_locked:
-                return None
-            raise NotFound(f"no process instance {instance_id}")
-        incident = session.scalars(
-            select(Incident)
-            .where(Incident.instance_id == instance_id)
-            .execution_options(populate_existing=True)
-        ).one()
+        """Lock the instance row, then read its incident; None only when `skip_locked`
+        skipped it (another worker holds it)."""
+        if self.db.is_sqlite:  # BEGIN IMMEDIATE holds the database already: one read
+            row = session.execute(
+                _INSTANCE_AND_INCIDENT.where(Instance.id == instance_id), _FRESH
+            ).first()
+            if row is None:
+                raise NotFound(f"no process instance {instance_id}")
+            instance, incident = row
+        else:
+            found = session.scalars(
+                select(Instance)
+                .where(Instance.id == instance_id)
+                .with_for_update(skip_locked=skip_locked),
+                execution_options=_FRESH,
+            ).first()
+            if found is None:
+                if skip_locked:
+                    return None
+                raise NotFound(f"no process instance {instance_id}")
+            instance = found
+            incident = session.scalars(
+                select(Incident).where(Incident.instance_id == instance_id),
+                execution_options=_FRESH,
+            ).one()
         self._check(instance, expected_version, allow_finished)
         return instance, incident
 
@@ -80,6 +93,21 @@ class InstanceLocks:
         locked = self._lock(session, instance_id, None)
         assert locked is not None  # only skip_locked returns None
         return locked
+
+    def _lock_incident(self, session: Session, number: str) -> tuple[Instance, Incident]:
+        """Lock the instance of incident `number` and read the incident after the lock."""
+        if self.db.is_sqlite:
+            row = session.execute(
+                _INSTANCE_AND_INCIDENT.where(Incident.number == number), _FRESH
+            ).first()
+            if row is None:
+                raise NotFound(f"no incident {number}")
+            self._check(row[0], None)
+            return row[0], row[1]
+        instance_id = session.scalar(select(Incident.instance_id).where(Incident.number == number))
+        if instance_id is None:
+            raise NotFound(f"no incident {number}")
+        return self._locked(session, instance_id)
 
     @staticmethod
     def _check(
@@ -98,17 +126,30 @@ class InstanceLocks:
     ) -> tuple[Instance, Incident, HumanTask]:
         """Lock the instance an open task belongs to, then read the task again: it is a
         Conflict when it was completed (its row deleted) while we waited."""
-        instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
-        if instance_id is None:
-            raise Conflict(_not_open(task_id))
-        instance, incident = self._locked(session, instance_id)
-        human = session.scalars(
-            select(HumanTask)
-            .where(HumanTask.id == task_id)
-            .execution_options(populate_existing=True)
-        ).first()
-        if human is None:
-            raise Conflict(_not_open(task_id))
+        if self.db.is_sqlite:  # BEGIN IMMEDIATE holds the database already: one read
+            row = session.execute(
+                select(Instance, Incident, HumanTask)
+                .join(Incident, Incident.instance_id == Instance.id)
+                .join(HumanTask, HumanTask.instance_id == Instance.id)
+                .where(HumanTask.id == task_id),
+                execution_options=_FRESH,
+            ).first()
+            if row is None:
+                raise Conflict(_not_open(task_id))
+            instance, incident, human = row
+        else:
+            instance_id = session.scalar(
+                select(HumanTask.instance_id).where(HumanTask.id == task_id)
+            )
+            if instance_id is None:
+                raise Conflict(_not_open(task_id))
+            instance, incident = self._locked(session, instance_id)
+            task = session.scalars(
+                select(HumanTask).where(HumanTask.id == task_id), execution_options=_FRESH
+            ).first()
+            if task is None:
+                raise Conflict(_not_open(task_id))
+            human = task
         self._check(instance, expected_version)
         return instance, incident, human
 

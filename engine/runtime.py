@@ -196,8 +196,7 @@ class Runtime(DeskCommands):
         if not isinstance(payload, dict):
             raise DeskflowError("the message payload must be a JSON object")
         with self._command() as session:
-            incident = self._incident(session, number)
-            instance, incident = self._locked(session, incident.instance_id)
+            instance, incident = self._lock_incident(session, number)
             definition = self.definition(session, instance.definition_id)
             if message in definition.forms:  # a message may have a form for its payload
                 payload = validate_form(message, definition.forms[message], payload)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from engine import clock
 from engine.definitions import (
@@ -70,9 +70,14 @@ def deploy(db: Database, bundle: Bundle, deployed_by: str, comment: str = "") ->
 
 
 def latest(session: Session, key: str = PROCESS_KEY) -> Definition:
-    """The newest version of process `key`; new incidents start on it."""
+    """The newest version of process `key`; new incidents start on it. Its id, key and
+    version are loaded; the rest (the bundle, over 100 KB) only when asked for."""
     row = session.scalars(
-        select(Definition).where(Definition.key == key).order_by(Definition.version.desc()).limit(1)
+        select(Definition)
+        .options(load_only(Definition.id, Definition.key, Definition.version))
+        .where(Definition.key == key)
+        .order_by(Definition.version.desc())
+        .limit(1)
     ).first()
     if row is None:
         raise NotFound(f"no version of process '{key}' is deployed; run `deskflow init`")
