@@ -1,6 +1,6 @@
 """The engine part of a command without Deskflow's store, for variants (a) and (d).
 
-What `engine.runtime` does around SpiffWorkflow, reduced to what the handlers need: the
+What `engine.instances.runtime` does around SpiffWorkflow, reduced to what the handlers need: the
 start data, running engine steps until every path waits, and the incident facts
 (`CommandContext.incident`) that the runtime would read from the incident row. Here
 those facts are a plain dict kept beside the workflow and updated after each command
@@ -16,11 +16,12 @@ from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock, projection
-from engine.bpmn import CommandContext, run_until_waiting, skip_missed_cycles
-from engine.definitions import ProcessDefinition
-from engine.forms import validate_form
-from engine.writeback import INCIDENT_UPDATES
+from engine import clock
+from engine.instances import projection
+from engine.instances.writeback import INCIDENT_UPDATES
+from engine.process.definitions import ProcessDefinition
+from engine.process.forms import validate_form
+from engine.spiff import CommandContext, run_until_waiting, skip_missed_cycles
 
 from .lifecycle import Outcome
 
@@ -44,7 +45,7 @@ def start_data(report: dict[str, Any], actor: str, number: str, now: datetime) -
 
 
 def new_facts(report: dict[str, Any], number: str) -> dict[str, Any]:
-    """The incident record's facts at the start (`engine.locks.facts`)."""
+    """The incident record's facts at the start (`engine.instances.locks.facts`)."""
     return {
         "number": number,
         "caller": report["caller"],

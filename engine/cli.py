@@ -14,9 +14,10 @@ import sys
 
 import click
 
-from engine import definitions, queries
+from engine.desk import queries
 from engine.errors import DeskflowError, DiagramInvalid
-from engine.runtime import Runtime
+from engine.instances.runtime import Runtime
+from engine.process import definitions
 from engine.store.db import Database, database_url
 
 
@@ -61,7 +62,7 @@ def main(ctx: click.Context, database: str | None, verbose: bool) -> None:
 def init(db: Database) -> None:
     """Create or upgrade the database, deploy the bundled diagrams, add users and groups
     (accounts without a password get the demo password)."""
-    from engine import accounts, directory, knowledge_base
+    from engine.desk import accounts, directory, knowledge_base
     from engine.store.migrate import upgrade
     from handlers.catalog import catalog
 
@@ -97,7 +98,7 @@ def user() -> None:
 @_fail_cleanly
 def user_password(db: Database, username: str, password: str) -> None:
     """Set USERNAME's password (at least 8 characters); unlocks the account."""
-    from engine import accounts
+    from engine.desk import accounts
 
     with db.writing() as session:
         accounts.set_password(session, username, password)
@@ -116,7 +117,7 @@ def token() -> None:
 @_fail_cleanly
 def token_create(db: Database, username: str, name: str) -> None:
     """A new API token acting as USERNAME; printed once, never again."""
-    from engine import api_tokens
+    from engine.desk import api_tokens
 
     with db.writing() as session:  # the CLI is the machine's admin
         token_id, plaintext = api_tokens.create_token(session, username, name, created_by="admin")
@@ -130,7 +131,7 @@ def token_create(db: Database, username: str, name: str) -> None:
 @_fail_cleanly
 def token_list(db: Database) -> None:
     """Every API token: id, owner, name, created, last used, revoked."""
-    from engine import api_tokens
+    from engine.desk import api_tokens
 
     with db.reading() as session:
         tokens = api_tokens.list_tokens(session)
@@ -151,7 +152,7 @@ def token_list(db: Database) -> None:
 @_fail_cleanly
 def token_revoke(db: Database, token_id: int) -> None:
     """Revoke API token ID: requests carrying it are refused from now on."""
-    from engine import api_tokens
+    from engine.desk import api_tokens
 
     with db.writing() as session:
         revoked = api_tokens.revoke_token(session, token_id)
@@ -186,7 +187,7 @@ def deploy(db: Database, paths: tuple[str, ...], comment: str, deployed_by: str)
 def versions_list(db: Database, key: str) -> None:
     """Deployed versions, newest first: who, when, why, and how many incidents run /
     completed on each."""
-    from engine import drafts
+    from engine.process import drafts
 
     with db.reading() as session:
         rows = drafts.list_versions(session, key)
@@ -207,8 +208,8 @@ def versions_list(db: Database, key: str) -> None:
 @_fail_cleanly
 def diff(db: Database, old: str, new: str, key: str) -> None:
     """What changed from OLD to NEW: version numbers, or a draft as draft:ID."""
-    from engine import drafts
-    from engine.version_diff import diff_bundles
+    from engine.process import drafts
+    from engine.process.version_diff import diff_bundles
 
     with db.reading() as session:
         old_label, old_bundle = drafts.resolve(session, old, key)
@@ -245,7 +246,7 @@ def diff(db: Database, old: str, new: str, key: str) -> None:
 @_fail_cleanly
 def migrate(db: Database, source: int, target: int, dry_run: bool, key: str, actor: str) -> None:
     """Move the running incidents of version FROM that can move to version TO."""
-    from engine.migration import Migrator
+    from engine.process.migration import Migrator
 
     migrator = Migrator(Runtime(db))
     if dry_run:
@@ -273,7 +274,7 @@ def migrate(db: Database, source: int, target: int, dry_run: bool, key: str, act
 @_fail_cleanly
 def rollback(db: Database, version: int, comment: str, key: str, deployed_by: str) -> None:
     """Deploy VERSION's content again as a new version (running incidents stay put)."""
-    from engine import drafts
+    from engine.process import drafts
 
     result = drafts.rollback(db, version, deployed_by, comment, key)
     if result.created:
@@ -293,7 +294,7 @@ def rollback(db: Database, version: int, comment: str, key: str, deployed_by: st
 @_fail_cleanly
 def demo(db: Database, count: int, seed: int) -> None:
     """Drive COUNT incidents through a realistic mix of paths and print a summary."""
-    from engine.demo import run_demo
+    from engine.desk.demo import run_demo
 
     summary = run_demo(Runtime(db), count, seed=seed, progress=True)
     click.echo(summary.table())
@@ -309,7 +310,7 @@ def demo(db: Database, count: int, seed: int) -> None:
 @_fail_cleanly
 def worker(db: Database, once: bool, interval: float) -> None:
     """Fire due timers and deliver notifications."""
-    from engine.scheduler import Worker
+    from engine.worker.scheduler import Worker
 
     work = Worker(Runtime(db))
     gc.freeze()  # long-running: keep start-up objects out of every collection
@@ -335,7 +336,7 @@ def serve(db: Database, host: str, port: int) -> None:
     """Serve the web app, with a worker thread firing timers (the embedded set-up)."""
     import threading
 
-    from engine.scheduler import Worker
+    from engine.worker.scheduler import Worker
     from web import create_app
 
     logging.getLogger("deskflow").setLevel(logging.INFO)
@@ -485,11 +486,11 @@ def export_history(
     auditor: str,
 ) -> None:
     """The history as an event log for process mining (XES or CSV), streamed; repeat
-    --priority, --category or --group for several. See `engine.export`."""
+    --priority, --category or --group for several. See `engine.audit.export`."""
     import time
 
-    from engine import audit as auditing
-    from engine import export
+    from engine.audit import chains as auditing
+    from engine.audit import export
 
     filters = export.Filters(
         version=version,
@@ -537,7 +538,7 @@ def audit_verify(db: Database, instance_id: int | None, auditor: str) -> None:
     """Check every history chain, the instances' heads and the anchors; exit 1 when broken."""
     import contextlib
 
-    from engine import audit as auditing
+    from engine.audit import chains as auditing
 
     with contextlib.ExitStack() as stack:
         bars: list = []
@@ -575,7 +576,7 @@ def audit_verify(db: Database, instance_id: int | None, auditor: str) -> None:
 def audit_anchor(db: Database, created_by: str) -> None:
     """Seal the history now: an anchor with the heads of the chains that moved since the
     last one. Keep the printed hash elsewhere to detect a rewrite of everything."""
-    from engine import audit as auditing
+    from engine.audit import chains as auditing
 
     anchor = auditing.write_anchor(db, created_by)
     assert anchor is not None  # no min_interval: always written
@@ -627,7 +628,7 @@ def replay(
 ) -> None:
     """Re-run NUMBER (or --all) in memory from its recorded inputs and compare with the
     record: identical, or the first divergence (exit 1). --what-if: on another version."""
-    from engine.replay.cli import run_replay
+    from engine.audit.replay.cli import run_replay
 
     run_replay(db, number, every, since, version, what_if, last, jobs, key)
 

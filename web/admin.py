@@ -15,7 +15,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import api_tokens
+from engine.desk import api_tokens
 from engine.errors import DeskflowError, NotFound
 from engine.store.models import User
 from web.auth import current_user, requires

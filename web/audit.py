@@ -1,4 +1,4 @@
-"""The auditor's pages: verify the history's hash chains and anchors (`engine.audit`), see
+"""The auditor's pages: verify the history's hash chains and anchors (`engine.audit.chains`), see
 earlier verifications, and who looked at what here — every view is itself recorded.
 
 A verification of up to `AUDIT_INLINE_ROWS` history rows (default 100,000: a few seconds)
@@ -15,7 +15,7 @@ import threading
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import audit
+from engine.audit import chains as audit
 from engine.store.db import Database
 from engine.store.models import AuditRun, Incident
 from web.auth import current_user, requires

@@ -1,14 +1,16 @@
-"""The auditor's export of the history as an event log (`engine.export`): a page with the
+"""The auditor's export of the history as an event log (`engine.audit.export`): a page with the
 filters and the download links, and the downloads, streamed as they are written so a
 large export never sits in memory. Every page view and download is recorded as an
-audit view (`engine.audit.record_view`), with the filters and whether people were in."""
+audit view (`engine.audit.chains.record_view`), with the filters and whether people were in."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import select
 
-from engine import audit, clock, export
+from engine import clock
+from engine.audit import chains as audit
+from engine.audit import export
 from engine.errors import DeskflowError
 from engine.store.models import Definition, Group
 from handlers.catalog import catalog

@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from engine.accounts import LoginRefused, log_in
+from engine.desk.accounts import LoginRefused, log_in
 from engine.store.models import User
 from web.database import database
 

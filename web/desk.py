@@ -17,9 +17,10 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import access, clock, queues
+from engine import clock
+from engine.desk import access, queues
 from engine.errors import Conflict, DeskflowError, FormInvalid
-from engine.runtime import Runtime
+from engine.instances.runtime import Runtime
 from engine.store.models import Group, HumanTask, Incident, Instance, Membership
 from handlers.catalog import catalog
 from web.auth import current_user, requires

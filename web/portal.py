@@ -14,9 +14,9 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import knowledge_base, queries
+from engine.desk import knowledge_base, queries
 from engine.errors import Conflict, FormInvalid
-from engine.runtime import Runtime
+from engine.instances.runtime import Runtime
 from engine.store.models import Article, Group, HumanTask, Incident, User
 from web.auth import current_user, requires
 from web.database import database

@@ -28,13 +28,13 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from engine import drafts
 from engine.errors import Conflict, DeskflowError, DiagramInvalid, NotFound, Problem
-from engine.migration import Migrator
-from engine.runtime import Runtime
+from engine.instances.runtime import Runtime
+from engine.process import drafts
+from engine.process.migration import Migrator
+from engine.process.version_diff import diff_bundles
+from engine.process.versions import PROCESS_KEY
 from engine.store.models import Draft
-from engine.version_diff import diff_bundles
-from engine.versions import PROCESS_KEY
 from handlers.registry import ENGINE_PARAMETERS, OPERATORS  # importing it registers them all
 from web.auth import current_user, requires
 from web.database import database
@@ -43,7 +43,7 @@ bp = Blueprint("process", __name__, url_prefix="/process")
 
 OWNER = "process_owner"
 API_PREFIX = "/process/api/"
-# A draft's files may be 2 MB each (engine.drafts); the app's default body limit is 1 MB.
+# A draft's files may be 2 MB each (engine.process.drafts); the app's default body limit is 1 MB.
 API_BODY_LIMIT = 8 * 1024 * 1024
 
 
@@ -612,7 +612,7 @@ def _read_form(name: str, text: str, errors: dict[str, str], key: str | None = N
     return value
 
 
-# --- JSON: what-if before deploying (engine/what_if.py) -------------------------------
+# --- JSON: what-if before deploying (engine/audit/what_if.py) -------------------------------
 
 
 @bp.get("/api/drafts/<int:draft_id>/what-if")
@@ -620,7 +620,7 @@ def _read_form(name: str, text: str, errors: dict[str, str], key: str | None = N
 def api_what_if(draft_id: int):
     """Of the last N finished incidents (`?last=`, default 500), which would take another
     path on this draft, and where: the recorded incidents re-run in memory on it."""
-    from engine import what_if
+    from engine.audit import what_if
 
     raw = request.args.get("last", str(what_if.DEFAULT_LAST)).strip()
     if not raw.isdigit() or not 0 < int(raw) <= what_if.MAX_LAST:

@@ -1,9 +1,9 @@
 """The auditor's process views, read-only: one incident's replay on its diagram, step by
-step (`engine.replay_steps`), and the heatmap of many incidents on one version: how many
-passed each element, and the median time spent there (`engine.heatmap`).
+step (`engine.audit.replay_steps`), and the heatmap of many incidents on one version: how many
+passed each element, and the median time spent there (`engine.audit.heatmap`).
 
 The diagrams are drawn by bpmn-js from web/static/vendor (`make install`). Every page and
-every data download here is recorded as an audit view (`engine.audit.record_view`).
+every data download here is recorded as an audit view (`engine.audit.chains.record_view`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import audit, heatmap, replay_steps
+from engine.audit import chains as audit
+from engine.audit import heatmap, replay_steps
+from engine.audit.export import Filters, parse_time
 from engine.errors import DeskflowError, NotFound
-from engine.export import Filters, parse_time
 from engine.store.models import Group, Incident
 from handlers.catalog import catalog
 from web.auth import current_user, requires

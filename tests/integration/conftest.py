@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from engine import audit, definitions, directory, knowledge_base, notices
-from engine.runtime import Runtime
+from engine.audit import chains as audit
+from engine.desk import directory, knowledge_base
+from engine.instances import notices
+from engine.instances.runtime import Runtime
+from engine.process import definitions
 from engine.store.db import Database
 from engine.store.migrate import upgrade
 from engine.store.models import Base
@@ -62,7 +65,7 @@ def runtime(db: Database, frozen_clock) -> Runtime:
 
 @pytest.fixture
 def without_record_notices(monkeypatch):
-    """Leave out the record-change notices (engine.notices), for tests that count mails."""
+    """Leave out the record-change notices (engine.instances.notices) in tests counting mails."""
     monkeypatch.setattr(notices, "enabled", lambda: frozenset())
 
 

@@ -13,8 +13,8 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
 
-from engine import api_tokens
 from engine.cli import main
+from engine.desk import api_tokens
 from engine.store.migrate import alembic_config
 from engine.store.models import ApiToken, Base, HumanTask, Incident, Instance
 

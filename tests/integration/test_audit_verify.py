@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from engine import audit
+from engine.audit import chains as audit
 from engine.cli import main
-from engine.history import GENESIS
+from engine.instances.history import GENESIS
 from engine.store.migrate import alembic_config
 from engine.store.models import (
     AuditAnchor,
@@ -342,7 +342,7 @@ def test_a_deleted_instance_is_caught_by_the_anchor(desk, db):
 def test_a_rewritten_chain_is_caught_by_the_anchor(desk, db):
     """Someone re-chains a history consistently (hashes and head recomputed): only the
     anchor still knows the old hash."""
-    from engine.history import Entry, row_hash
+    from engine.instances.history import Entry, row_hash
 
     numbers = drive(desk, 1)
     victim = instance_of(desk, numbers[0])

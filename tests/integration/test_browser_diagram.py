@@ -3,7 +3,7 @@ from the project's own static files, and sees where the incident waits and the w
 
 from __future__ import annotations
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server

@@ -11,7 +11,8 @@ import re
 
 from sqlalchemy import select
 
-from engine import accounts, definitions, versions
+from engine.desk import accounts
+from engine.process import definitions, versions
 from engine.store.models import Definition, Incident, Instance
 from web import create_app
 

@@ -3,7 +3,7 @@ and confirms the fix."""
 
 from __future__ import annotations
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server

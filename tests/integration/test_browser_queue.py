@@ -4,7 +4,7 @@ fits a phone's screen."""
 
 from __future__ import annotations
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine import accounts, replay_steps
+from engine.audit import replay_steps
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server

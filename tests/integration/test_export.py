@@ -1,4 +1,4 @@
-"""The history exported as an event log (`engine.export`): the XES structure of IEEE 1849,
+"""The history exported as an event log (`engine.audit.export`): the XES structure of IEEE 1849,
 a CSV that keeps every event, the filters, memory that stays flat, `deskflow export`, and
 the auditor's page with its streamed downloads."""
 
@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from lxml import etree, html
 from sqlalchemy import insert, select
 
-from engine import definitions, export, export_csv, export_xes
+from engine.audit import export, export_csv, export_xes
 from engine.cli import main
-from engine.demo import run_demo
+from engine.desk.demo import run_demo
+from engine.process import definitions
 from engine.store.models import AuditView, HistoryEvent, Incident, Instance
 from tests.integration.desk import Desk
 from tests.integration.web_client import app_with_accounts, logged_in

@@ -17,8 +17,8 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.mail import MailSettings
-from engine.scheduler import CLAIM_LEASE, Worker, failed_notifications
+from engine.worker.mail import MailSettings
+from engine.worker.scheduler import CLAIM_LEASE, Worker, failed_notifications
 
 from .desk import Desk
 

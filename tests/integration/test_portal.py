@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from engine import accounts
+from engine.desk import accounts
 from engine.store.models import Incident
 from web import create_app
 

@@ -1,4 +1,4 @@
-"""Re-execution and what-if (engine/replay, engine/what_if.py): every demo path replays
+"""Re-execution and what-if (engine/replay, engine/audit/what_if.py): every demo path replays
 identically from its recorded inputs; a changed handler rule or diagram is reported at the
 step and element where the re-run parts from the record; what-if shows up in the modeler
 (its JSON endpoint, process owners only) before deploying; `deskflow replay` exit codes."""
@@ -19,14 +19,16 @@ from click.testing import CliRunner
 import handlers.escalate
 import handlers.registry
 import handlers.sla
-from engine import clock, definitions, drafts, what_if
+from engine import clock
+from engine.audit import what_if
+from engine.audit.replay import Replayer, fastwalk
 from engine.cli import main
-from engine.definitions import Bundle, SourceFile
-from engine.demo import ALL_PATHS, run_demo
+from engine.desk.demo import ALL_PATHS, run_demo
 from engine.errors import HandlerFailed
-from engine.migration import Migrator
-from engine.replay import Replayer, fastwalk
-from engine.versions import PROCESS_KEY
+from engine.process import definitions, drafts
+from engine.process.definitions import Bundle, SourceFile
+from engine.process.migration import Migrator
+from engine.process.versions import PROCESS_KEY
 from handlers.catalog import catalog
 
 from .desk import Desk

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from engine import accounts
+from engine.desk import accounts
 from engine.store.models import Membership, User
 from web import create_app
 from web.auth import ROLES

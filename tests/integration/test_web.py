@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from engine import accounts
+from engine.desk import accounts
 from engine.store.models import User
 from web import create_app
 from web.auth import requires

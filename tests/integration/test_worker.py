@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.mail import Outgoing
-from engine.scheduler import CLAIM_LEASE, Worker
 from engine.store.models import Notification
+from engine.worker.mail import Outgoing
+from engine.worker.scheduler import CLAIM_LEASE, Worker
 
 from .desk import Desk
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 PASSWORD = "correct horse battery"

@@ -11,16 +11,16 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.util.task import TaskState
 
-from engine import definitions, expressions
-from engine.bpmn import (
+from engine.process import definitions, expressions
+from engine.process.definitions import compile_bundle
+from engine.process.expressions import ExpressionRefused, ExpressionStopped, compiled, evaluate
+from engine.spiff import (
     CommandContext,
     ExpressionFailed,
     ExpressionTaskFailed,
     _Environment,
     new_workflow,
 )
-from engine.definitions import compile_bundle
-from engine.expressions import ExpressionRefused, ExpressionStopped, compiled, evaluate
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
