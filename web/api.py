@@ -62,9 +62,7 @@ def _person() -> Person:
     if scheme:
         if scheme.lower() != "bearer":
             abort(401, "send the API token as: Authorization: Bearer <token>")
-        with database().writing() as session:  # records when the token was last used
-            user = api_tokens.authenticate(session, credential.strip())
-            who = access.person(session, user) if user else None
+        who = api_tokens.authenticate(database(), credential.strip())
         if who is None:
             abort(401, "this API token is not valid: unknown or revoked")
         return who

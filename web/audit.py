@@ -37,8 +37,7 @@ def _me() -> str:
 @requires("auditor")
 def home():
     db = database()
-    with db.writing() as session:
-        audit.record_view(session, _me(), "audit page")
+    audit.record_view(db, _me(), "audit page")
     with db.reading() as session:
         anchors = audit.anchor_status(session)
         runs = audit.recent_runs(session)
@@ -102,10 +101,7 @@ def run(run_id: int):
         abort(404, f"there is no verification run {run_id}")
     stale = audit.interrupted(job)
     if job.status != "running":  # the outcome is looked at: recorded
-        with db.writing() as session:
-            audit.record_view(
-                session, _me(), "verification result", f"run {run_id}: {job.summary or ''}"
-            )
+        audit.record_view(db, _me(), "verification result", f"run {run_id}: {job.summary or ''}")
     return render_template(
         "audit/run.html",
         job=job,

@@ -57,8 +57,7 @@ def _people() -> bool:
 def page():
     filters, people = _filters(), _people()
     db = database()
-    with db.writing() as session:
-        audit.record_view(session, _me(), "export page", filters.describe())
+    audit.record_view(db, _me(), "export page", filters.describe())
     with export.snapshot(db) as connection:
         matching = export.count_cases(connection, filters)
         versions = list(
@@ -99,9 +98,8 @@ def history_xes():
 def _download(fmt: str) -> Response:
     filters, people = _filters(), _people()
     db = database()
-    with db.writing() as session:
-        detail = filters.describe() + (", with people" if people else "")
-        audit.record_view(session, _me(), f"export {fmt}", detail)
+    detail = filters.describe() + (", with people" if people else "")
+    audit.record_view(db, _me(), f"export {fmt}", detail)
     chunks = export.export(db, fmt, filters, people)
     response = Response(stream_with_context(chunks), content_type=export.MEDIA_TYPES[fmt])
     stamp = clock.now().strftime("%Y%m%dT%H%MZ")

@@ -205,9 +205,8 @@ def api_create_draft():
     comment = body.get("comment") or ""
     if not isinstance(comment, str):
         abort(400, "comment must be text")
-    with database().writing() as session:
-        draft = drafts.create(session, _me(), base_version=base, key=PROCESS_KEY, comment=comment)
-        answer = drafts.as_json(draft)
+    draft = drafts.create(database(), _me(), base_version=base, key=PROCESS_KEY, comment=comment)
+    answer = drafts.as_json(draft)
     return jsonify(answer), 201, {"Location": url_for("process.api_draft", draft_id=answer["id"])}
 
 
@@ -245,25 +244,22 @@ def api_draft(draft_id: int):
 @requires(OWNER)
 def api_save_draft(draft_id: int):
     body = _body("bpmn", "dmn", "forms", "comment")
-    with database().writing() as session:
-        draft = drafts.save(
-            session,
-            draft_id,
-            _me(),
-            bpmn=body.get("bpmn"),
-            dmn=body.get("dmn"),
-            forms=body.get("forms"),
-            comment=body.get("comment"),
-        )
-        answer = drafts.as_json(draft)
-    return jsonify(answer)
+    draft = drafts.save(
+        database(),
+        draft_id,
+        _me(),
+        bpmn=body.get("bpmn"),
+        dmn=body.get("dmn"),
+        forms=body.get("forms"),
+        comment=body.get("comment"),
+    )
+    return jsonify(drafts.as_json(draft))
 
 
 @bp.delete("/api/drafts/<int:draft_id>")
 @requires(OWNER)
 def api_delete_draft(draft_id: int):
-    with database().writing() as session:
-        drafts.delete(session, draft_id)
+    drafts.delete(database(), draft_id)
     return "", 204
 
 
@@ -428,18 +424,15 @@ def create_draft():
     raw = request.form.get("base_version", "")
     if not raw.isdigit():
         abort(400, "choose the version the draft starts from")
-    with database().writing() as session:
-        draft = drafts.create(session, _me(), base_version=int(raw), key=PROCESS_KEY)
-        draft_id = draft.id
-    flash(f"Draft {draft_id} created from version {raw}.", "info")
+    draft = drafts.create(database(), _me(), base_version=int(raw), key=PROCESS_KEY)
+    flash(f"Draft {draft.id} created from version {raw}.", "info")
     return redirect(url_for("process.versions_page"))
 
 
 @bp.post("/drafts/<int:draft_id>/delete")
 @requires(OWNER)
 def delete_draft(draft_id: int):
-    with database().writing() as session:
-        drafts.delete(session, draft_id)
+    drafts.delete(database(), draft_id)
     flash(f"Draft {draft_id} deleted.", "info")
     return redirect(url_for("process.versions_page"))
 
@@ -578,8 +571,7 @@ def draft_forms(draft_id: int):
                 parsed[new_name] = value
         if not errors:
             try:
-                with database().writing() as session:
-                    drafts.save(session, draft_id, _me(), forms=parsed)
+                drafts.save(database(), draft_id, _me(), forms=parsed)
             except DiagramInvalid as refused:
                 errors["new"] = "; ".join(p.message for p in refused.problems)
             else:

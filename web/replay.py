@@ -70,8 +70,7 @@ def replay_page(number: str):
         found = session.scalar(select(Incident.number).where(Incident.number == number.upper()))
     if found is None:
         abort(404, f"there is no incident {number}")
-    with db.writing() as session:
-        audit.record_view(session, _me(), "replay page", found)
+    audit.record_view(db, _me(), "replay page", found)
     return _no_store(render_template("audit/replay.html", incident_number=found))
 
 
@@ -84,10 +83,7 @@ def replay_json(number: str):
             replay = replay_steps.for_incident(session, number)
         except NotFound as missing:
             abort(404, str(missing))
-    with db.writing() as session:
-        audit.record_view(
-            session, _me(), "replay data", f"{replay.number}: {len(replay.steps)} step(s)"
-        )
+    audit.record_view(db, _me(), "replay data", f"{replay.number}: {len(replay.steps)} step(s)")
     return _no_store(jsonify(replay.as_json()))
 
 
@@ -122,13 +118,9 @@ def _heatmap(what: str) -> heatmap.Heatmap:
             result = heatmap.heatmap(session, filters)
         except NotFound as missing:
             abort(404, str(missing))
-    with db.writing() as session:
-        audit.record_view(
-            session,
-            _me(),
-            what,
-            f"{result.filters.describe()}: {result.incidents} incident(s)",
-        )
+    audit.record_view(
+        db, _me(), what, f"{result.filters.describe()}: {result.incidents} incident(s)"
+    )
     return result
 
 

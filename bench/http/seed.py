@@ -211,8 +211,8 @@ def _fresh(url: str) -> Database:
         for name in BENCH_TECHNICIANS:
             session.add(Membership(group_name=catalog().service_desk_group, username=name))
         session.flush()
-        for name in ["tina", "tom", "sam", *BENCH_TECHNICIANS]:
-            accounts.set_password(session, name, PASSWORD)
+    for name in ["tina", "tom", "sam", *BENCH_TECHNICIANS]:
+        accounts.set_password(db, name, PASSWORD)
     Runtime(db).deploy(bundled(), deployed_by=MARK, comment="seeding")
     return db
 

@@ -684,8 +684,13 @@ def _with_numbers(db: Database, problems: list[Problem]) -> list[Problem]:
 # --- who looked, and verifications started from the web --------------------------------
 
 
-def record_view(session: Session, auditor: str, what: str, detail: str = "") -> None:
+def record_view(db: Database, auditor: str, what: str, detail: str = "") -> None:
     """Note that `auditor` looked at `what` (append-only, like the history)."""
+    with db.writing() as session:
+        _note_view(session, auditor, what, detail)
+
+
+def _note_view(session: Session, auditor: str, what: str, detail: str = "") -> None:
     session.execute(
         insert(AuditView).values(at=clock.now(), auditor=auditor, what=what[:100], detail=detail)
     )
@@ -719,7 +724,7 @@ def start_run(db: Database, auditor: str, instance_id: int | None = None) -> int
             .returning(AuditRun.id)
         ).scalar_one()
         scope = f"instance {instance_id}" if instance_id is not None else "every chain"
-        record_view(session, auditor, "verification started", f"run {run_id}: {scope}")
+        _note_view(session, auditor, "verification started", f"run {run_id}: {scope}")
     return run_id
 
 
@@ -774,7 +779,7 @@ def _finish(
         values.update(rows_done=report.rows, rows_total=report.rows, seconds=report.seconds)
     with db.writing() as session:
         session.execute(update(AuditRun).where(AuditRun.id == run_id).values(**values))
-        record_view(session, auditor, f"verification {status}", f"run {run_id}: {summary}")
+        _note_view(session, auditor, f"verification {status}", f"run {run_id}: {summary}")
 
 
 def recent_runs(session: Session, limit: int = 10) -> list[AuditRun]:

@@ -19,6 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine import clock
 from engine.errors import DeskflowError
+from engine.store.db import Database
 from engine.store.models import LoginFailure, User
 
 MAX_FAILURES = 5
@@ -32,19 +33,36 @@ class LoginRefused(DeskflowError):
     """Wrong name or password, or the account is locked for a while."""
 
 
-def set_password(session: Session, username: str, password: str) -> None:
+def set_password(db: Database, username: str, password: str) -> None:
+    """Give `username` a new password (at least MIN_LENGTH characters); unlocks the account.
+    The account's sessions end (the web app ties them to the password)."""
     if len(password) < MIN_LENGTH:
         raise DeskflowError(f"a password needs at least {MIN_LENGTH} characters")
-    user = session.get(User, username)
-    if user is None:
-        raise DeskflowError(f"no user '{username}'")
-    user.password_hash = generate_password_hash(password)
-    user.failed_logins, user.locked_until = 0, None
+    password_hash = generate_password_hash(password)  # scrypt outside the transaction
+    with db.writing() as session:
+        user = session.get(User, username)
+        if user is None:
+            raise DeskflowError(f"no user '{username}'")
+        user.password_hash = password_hash
+        user.failed_logins, user.locked_until = 0, None
 
 
-def log_in(session: Session, username: str, password: str, address: str = "") -> str:
-    """The user name, if `password` is theirs and neither the account nor the `address`
-    is locked out; else LoginRefused. The caller commits either way: failures count."""
+def log_in(db: Database, username: str, password: str, address: str = "") -> User:
+    """The account, if `password` is theirs and neither the account nor the `address` is
+    locked out; else LoginRefused, raised after the failure is counted (committed)."""
+    with db.writing() as session:
+        try:
+            name = _log_in(session, username, password, address)
+        except LoginRefused as refused:
+            failure = refused
+        else:
+            user = session.get(User, name)
+            assert user is not None  # just found
+            return user
+    raise failure
+
+
+def _log_in(session: Session, username: str, password: str, address: str) -> str:
     now = clock.now()
     if address:
         _check_address(session, address, now)

@@ -22,7 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.desk.access import Person, person
 from engine.errors import DeskflowError, NotFound
+from engine.store.db import Database
 from engine.store.models import ApiToken, User
 
 PREFIX = "dfk_"  # says what it is when one turns up in a log or a repository
@@ -34,43 +36,45 @@ def _digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_token(session: Session, username: str, name: str, created_by: str) -> tuple[int, str]:
+def create_token(db: Database, username: str, name: str, created_by: str) -> tuple[int, str]:
     """A new token for `username`: (its id, the token). Show the token to the admin now:
     it cannot be shown again."""
     username = username.strip().lower()
-    if session.get(User, username) is None:
-        raise DeskflowError(f"no user '{username}'")
     name = name.strip()
     if not name or len(name) > NAME_MAX:
         raise DeskflowError(f"name the token (what it is for) in 1 to {NAME_MAX} characters")
     plaintext = PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(
-        username=username,
-        name=name,
-        token_hash=_digest(plaintext),
-        created_by=created_by,
-        created_at=clock.now(),
-    )
-    session.add(token)
-    session.flush()
-    return token.id, plaintext
+    with db.writing() as session:
+        if session.get(User, username) is None:
+            raise DeskflowError(f"no user '{username}'")
+        token = ApiToken(
+            username=username,
+            name=name,
+            token_hash=_digest(plaintext),
+            created_by=created_by,
+            created_at=clock.now(),
+        )
+        session.add(token)
+        session.flush()
+        return token.id, plaintext
 
 
-def authenticate(session: Session, plaintext: str) -> User | None:
-    """The user a token belongs to, if it is a token we gave out and not revoked; None
-    otherwise. Records when it was used (the caller commits)."""
+def authenticate(db: Database, plaintext: str) -> Person | None:
+    """The person a token acts as, if it is a token we gave out and not revoked; None
+    otherwise. Records when it was used."""
     if not plaintext.startswith(PREFIX) or len(plaintext) > TOKEN_MAX:
         return None
-    token = session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == _digest(plaintext))
-    ).first()
-    if token is None or token.revoked_at is not None:
-        return None
-    user = session.get(User, token.username)
-    if user is None:
-        return None
-    token.last_used_at = clock.now()
-    return user
+    with db.writing() as session:
+        token = session.scalars(
+            select(ApiToken).where(ApiToken.token_hash == _digest(plaintext))
+        ).first()
+        if token is None or token.revoked_at is not None:
+            return None
+        user = session.get(User, token.username)
+        if user is None:
+            return None
+        token.last_used_at = clock.now()
+        return person(session, user)
 
 
 def list_tokens(session: Session, username: str | None = None) -> list[ApiToken]:
@@ -81,12 +85,13 @@ def list_tokens(session: Session, username: str | None = None) -> list[ApiToken]
     return list(session.scalars(query))
 
 
-def revoke_token(session: Session, token_id: int) -> ApiToken:
+def revoke_token(db: Database, token_id: int) -> ApiToken:
     """Revoke a token for good: requests carrying it are refused from now on. Revoking
-    a revoked token changes nothing."""
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound(f"no API token {token_id}")
-    if token.revoked_at is None:
-        token.revoked_at = clock.now()
-    return token
+    a revoked token changes nothing. Returns the token (who it was for, its name)."""
+    with db.writing() as session:
+        token = session.get(ApiToken, token_id)
+        if token is None:
+            raise NotFound(f"no API token {token_id}")
+        if token.revoked_at is None:
+            token.revoked_at = clock.now()
+        return token

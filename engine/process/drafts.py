@@ -140,7 +140,7 @@ def bundle_json(bundle: Bundle) -> dict[str, Any]:
 
 
 def create(
-    session: Session,
+    db: Database,
     created_by: str,
     *,
     base_version: int | None = None,
@@ -151,25 +151,27 @@ def create(
     """A new draft: a copy of version `base_version`, or the sources in `bundle`."""
     if (base_version is None) == (bundle is None):
         raise DeskflowError("start a draft from a deployed version or from sources (one of them)")
-    if base_version is not None:
-        row = version_row(session, base_version, key)
-        text, key = row.bundle, row.key
-    else:
-        assert bundle is not None
+    if bundle is not None:
         _check_bundle(bundle)
-        text = bundle_to_json(bundle)
-    draft = Draft(
-        key=key,
-        base_version=base_version,
-        bundle=text,
-        created_by=created_by,
-        updated_by=created_by,
-        updated_at=clock.now(),
-        comment=_comment(comment),
-    )
-    session.add(draft)
-    session.flush()
-    return draft
+    with db.writing() as session:
+        if base_version is not None:
+            row = version_row(session, base_version, key)
+            text, key = row.bundle, row.key
+        else:
+            assert bundle is not None
+            text = bundle_to_json(bundle)
+        draft = Draft(
+            key=key,
+            base_version=base_version,
+            bundle=text,
+            created_by=created_by,
+            updated_by=created_by,
+            updated_at=clock.now(),
+            comment=_comment(comment),
+        )
+        session.add(draft)
+        session.flush()
+        return draft
 
 
 def get(session: Session, draft_id: int) -> Draft:
@@ -187,12 +189,13 @@ def list_drafts(session: Session, key: str | None = None) -> list[Draft]:
     return list(session.scalars(query))
 
 
-def delete(session: Session, draft_id: int) -> None:
-    session.delete(get(session, draft_id))
+def delete(db: Database, draft_id: int) -> None:
+    with db.writing() as session:
+        session.delete(get(session, draft_id))
 
 
 def save(
-    session: Session,
+    db: Database,
     draft_id: int,
     updated_by: str,
     *,
@@ -204,7 +207,15 @@ def save(
     """Replace the BPMN text, the DMN files (filename -> text) and/or the forms
     (name -> JSON Schema) of a draft. Checks shapes and sizes only: a draft may be broken.
     """
-    draft = get(session, draft_id)
+    with db.writing() as session:
+        draft = get(session, draft_id)
+        _replace(draft, updated_by, bpmn=bpmn, dmn=dmn, forms=forms, comment=comment)
+        return draft
+
+
+def _replace(
+    draft: Draft, updated_by: str, *, bpmn: Any, dmn: Any, forms: Any, comment: Any
+) -> None:
     current = bundle_of(draft)
     problems: list[Problem] = []
     new_bpmn = current.bpmn
@@ -236,7 +247,6 @@ def save(
         draft.comment = _comment(comment)
     draft.updated_by = updated_by
     draft.updated_at = clock.now()
-    return draft
 
 
 def bundle_of(draft: Draft) -> Bundle:

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from cli.main import main
 from engine.audit import chains as audit
-from engine.cli import main
 from engine.instances.history import GENESIS
 from engine.store.migrate import alembic_config
 from engine.store.models import (
@@ -155,8 +155,7 @@ def test_the_worker_anchors_every_interval_and_only_when_the_history_grew(desk, 
 def test_the_database_refuses_to_change_the_protected_tables(desk, db, sql):
     drive(desk, 1)
     audit.write_anchor(db, "test")
-    with db.writing() as session:
-        audit.record_view(session, "audrey", "audit page")
+    audit.record_view(db, "audrey", "audit page")
     before = audit.verify(db)
     table = sql.split()[1] if sql.startswith("UPDATE") else sql.split()[2]
     with (

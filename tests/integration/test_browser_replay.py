@@ -34,8 +34,7 @@ def test_an_auditor_steps_through_a_replay_and_sees_the_heatmap(runtime, frozen_
         replay = replay_steps.for_incident(session, number)
     steps = replay.steps
     total = len(steps)
-    with runtime.db.writing() as session:
-        accounts.set_password(session, "audrey", PASSWORD)
+    accounts.set_password(runtime.db, "audrey", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
 
     with live_server(app) as base, chromium() as browser:

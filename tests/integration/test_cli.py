@@ -6,7 +6,7 @@ import re
 
 from click.testing import CliRunner
 
-from engine.cli import main
+from cli.main import main
 
 
 def run(db, *args):
@@ -122,9 +122,8 @@ def test_init_gives_demo_passwords_once_and_a_password_can_be_changed(db):
     assert changed.exit_code == 0 and "password of tina changed" in changed.output
     again = run(db, "init")
     assert "demo password" not in again.output  # every account has one now
-    with db.writing() as session:
-        assert accounts.log_in(session, "tina", "a long new secret") == "tina"
-        assert accounts.log_in(session, "alice", accounts.DEMO_PASSWORD) == "alice"
+    assert accounts.log_in(db, "tina", "a long new secret").username == "tina"
+    assert accounts.log_in(db, "alice", accounts.DEMO_PASSWORD).username == "alice"
     short = run(db, "user", "password", "tina", "--password", "short")
     assert short.exit_code != 0 and "at least 8 characters" in short.output
     unknown = run(db, "user", "password", "nobody", "--password", "long enough")

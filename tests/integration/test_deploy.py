@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine.cli import main
+from cli.main import main
 from engine.errors import DiagramInvalid
 from engine.process import definitions
 from engine.process.definitions import Bundle, SourceFile

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from lxml import etree, html
 from sqlalchemy import insert, select
 
+from cli.main import main
 from engine.audit import export, export_csv, export_xes
-from engine.cli import main
 from engine.desk.demo import run_demo
 from engine.process import definitions
 from engine.store.models import AuditView, HistoryEvent, Incident, Instance

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine.cli import main
+from cli.main import main
 from engine.errors import DiagramInvalid, ProcessError
 from engine.process import definitions, lint
 from engine.process.definitions import Bundle, SourceFile

@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from engine.cli import main
+from cli.main import main
 from engine.worker.mail import MailSettings
 from engine.worker.scheduler import CLAIM_LEASE, Worker, failed_notifications
 

@@ -23,9 +23,8 @@ REPORT = {
 
 @pytest.fixture
 def app(runtime):
-    with runtime.db.writing() as session:
-        for name in ("alice", "bob", "tina"):
-            accounts.set_password(session, name, PASSWORD)
+    for name in ("alice", "bob", "tina"):
+        accounts.set_password(runtime.db, name, PASSWORD)
     return create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
 
 

@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine.cli import main
+from cli.main import main
 from engine.desk import queries
 from engine.process import definitions
 from engine.process.definitions import Bundle, SourceFile

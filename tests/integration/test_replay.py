@@ -19,10 +19,10 @@ from click.testing import CliRunner
 import handlers.escalate
 import handlers.registry
 import handlers.sla
+from cli.main import main
 from engine import clock
 from engine.audit import what_if
 from engine.audit.replay import Replayer, fastwalk
-from engine.cli import main
 from engine.desk.demo import ALL_PATHS, run_demo
 from engine.errors import HandlerFailed
 from engine.process import definitions, drafts
@@ -307,11 +307,10 @@ def test_an_input_the_other_version_cannot_take_is_the_difference(desk, runtime)
 def test_the_what_if_endpoint_answers_process_owners(desk, runtime):
     p2 = finished(desk, impact="medium", urgency="high")
     finished(desk)
-    with runtime.db.writing() as session:
-        draft = drafts.create(session, "owen", base_version=1, key=PROCESS_KEY)
-        text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P2)
-        drafts.save(session, draft.id, "owen", bpmn=text)
-        draft_id = draft.id
+    draft = drafts.create(runtime.db, "owen", base_version=1, key=PROCESS_KEY)
+    text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P2)
+    drafts.save(runtime.db, draft.id, "owen", bpmn=text)
+    draft_id = draft.id
     app = app_with_accounts(runtime, "owen", "tina")
     owen = logged_in(app, "owen")
 
@@ -340,11 +339,10 @@ def test_the_what_if_endpoint_answers_process_owners(desk, runtime):
 
 def test_a_broken_draft_gets_its_problems_not_a_report(desk, runtime):
     finished(desk)
-    with runtime.db.writing() as session:
-        draft = drafts.create(session, "owen", base_version=1, key=PROCESS_KEY)
-        text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P1 + "<oops")
-        drafts.save(session, draft.id, "owen", bpmn=text)
-        draft_id = draft.id
+    draft = drafts.create(runtime.db, "owen", base_version=1, key=PROCESS_KEY)
+    text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P1 + "<oops")
+    drafts.save(runtime.db, draft.id, "owen", bpmn=text)
+    draft_id = draft.id
     owen = logged_in(app_with_accounts(runtime, "owen"), "owen")
     answer = owen.get(f"/process/api/drafts/{draft_id}/what-if")
     assert answer.status_code == 422
@@ -405,11 +403,10 @@ def test_the_modeler_shows_what_if_after_a_clean_validation(desk, runtime, scree
 
     finished(desk, impact="medium", urgency="high")  # priority 2
     finished(desk)
-    with runtime.db.writing() as session:
-        draft = drafts.create(session, "owen", base_version=1, key=PROCESS_KEY)
-        text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P2)
-        drafts.save(session, draft.id, "owen", bpmn=text)
-        draft_id = draft.id
+    draft = drafts.create(runtime.db, "owen", base_version=1, key=PROCESS_KEY)
+    text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P2)
+    drafts.save(runtime.db, draft.id, "owen", bpmn=text)
+    draft_id = draft.id
     app = app_with_accounts(runtime, "owen")
     with live_server(app) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1500, "height": 1000})

@@ -126,8 +126,8 @@ def app(runtime):
         session.flush()
         session.add(Membership(group_name="service-desk", username="only-technician"))
         session.add(Membership(group_name="network-ops", username="only-specialist"))
-        for role in ROLES:
-            accounts.set_password(session, f"only-{role}", PASSWORD)
+    for role in ROLES:
+        accounts.set_password(runtime.db, f"only-{role}", PASSWORD)
     return create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
 
 
