@@ -19,8 +19,7 @@ from datetime import UTC, datetime
 import click
 
 from cli.errors import fail_cleanly
-from engine.audit import chains as auditing
-from engine.audit import export
+from engine.audit import anchors, auditors, chains, export
 from engine.audit import what_if as what_ifs
 from engine.audit.replay import SHOWN, Replayer
 from engine.store.db import Database
@@ -71,7 +70,7 @@ def export_history(
         breached=breached,
     )
     people = ", with people" if with_people else ""
-    auditing.record_view(db, auditor, f"export {fmt} (cli)", filters.describe() + people)
+    auditors.record_view(db, auditor, f"export {fmt} (cli)", filters.describe() + people)
     stats, started = export.Stats(), time.monotonic()
     try:
         with click.open_file(out, "wb") as sink:
@@ -103,9 +102,9 @@ def audit() -> None:
 def audit_verify(db: Database, instance_id: int | None, auditor: str) -> None:
     """Check every history chain, the instances' heads and the anchors; exit 1 when broken."""
     with _progress("verifying") as progress:
-        report = auditing.verify(db, instance_id=instance_id, progress=progress)
+        report = chains.verify(db, instance_id=instance_id, progress=progress)
     scope = f"instance {instance_id}" if instance_id is not None else "every chain"
-    auditing.record_view(db, auditor, "verification (cli)", f"{scope}: {report.summary()}")
+    auditors.record_view(db, auditor, "verification (cli)", f"{scope}: {report.summary()}")
     rate = report.rows / report.seconds if report.seconds else 0
     timing = f"{report.seconds:.1f}s, {rate:,.0f} rows/s"
     if report.ok:
@@ -129,7 +128,7 @@ def audit_verify(db: Database, instance_id: int | None, auditor: str) -> None:
 def audit_anchor(db: Database, created_by: str) -> None:
     """Seal the history now: an anchor with the heads of the chains that moved since the
     last one. Keep the printed hash elsewhere to detect a rewrite of everything."""
-    anchor = auditing.write_anchor(db, created_by)
+    anchor = anchors.write_anchor(db, created_by)
     assert anchor is not None  # no min_interval: always written
     click.echo(
         f"anchor {anchor.id} at {anchor.at:%Y-%m-%d %H:%M:%S} UTC: {anchor.moved} chain head(s) "

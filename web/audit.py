@@ -1,4 +1,4 @@
-"""The auditor's pages: verify the history's hash chains and anchors (`engine.audit.chains`), see
+"""The auditor's pages: verify the history's hash chains and anchors (`engine.audit`), see
 earlier verifications, and who looked at what here — every view is itself recorded.
 
 A verification of up to `AUDIT_INLINE_ROWS` history rows (default 100,000: a few seconds)
@@ -15,7 +15,7 @@ import threading
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine.audit import chains as audit
+from engine.audit import anchors, auditors
 from engine.store.db import Database
 from engine.store.models import AuditRun, Incident
 from web.auth import current_user, requires
@@ -37,18 +37,18 @@ def _me() -> str:
 @requires("auditor")
 def home():
     db = database()
-    audit.record_view(db, _me(), "audit page")
+    auditors.record_view(db, _me(), "audit page")
     with db.reading() as session:
-        anchors = audit.anchor_status(session)
-        runs = audit.recent_runs(session)
-        views = audit.recent_views(session)
+        sealed = anchors.anchor_status(session)
+        runs = auditors.recent_runs(session)
+        views = auditors.recent_views(session)
     return render_template(
         "audit/home.html",
-        anchors=anchors,
+        anchors=sealed,
         runs=runs,
         views=views,
-        rows=audit.history_rows(db),
-        interrupted=audit.interrupted,
+        rows=auditors.history_rows(db),
+        interrupted=auditors.interrupted,
     )
 
 
@@ -67,10 +67,10 @@ def verify():
         if instance_id is None:
             flash(f"There is no incident {number}.", "error")
             return redirect(url_for("audit.home"))
-    run_id = audit.start_run(db, _me(), instance_id)
+    run_id = auditors.start_run(db, _me(), instance_id)
     limit = current_app.config.get("AUDIT_INLINE_ROWS", INLINE_ROWS)
-    if audit.history_rows(db, instance_id) <= limit:
-        audit.run(db, run_id)
+    if auditors.history_rows(db, instance_id) <= limit:
+        auditors.run(db, run_id)
     else:
         threading.Thread(
             target=_run_in_background, args=(db, run_id), daemon=True, name=f"audit-run-{run_id}"
@@ -80,7 +80,7 @@ def verify():
 
 def _run_in_background(db: Database, run_id: int) -> None:
     try:
-        audit.run(db, run_id)
+        auditors.run(db, run_id)
     except Exception:  # recorded on the run as failed; the thread just ends
         log.exception("verification run %d failed", run_id)
 
@@ -99,9 +99,9 @@ def run(run_id: int):
             number = None
     if job is None:
         abort(404, f"there is no verification run {run_id}")
-    stale = audit.interrupted(job)
+    stale = auditors.interrupted(job)
     if job.status != "running":  # the outcome is looked at: recorded
-        audit.record_view(db, _me(), "verification result", f"run {run_id}: {job.summary or ''}")
+        auditors.record_view(db, _me(), "verification result", f"run {run_id}: {job.summary or ''}")
     return render_template(
         "audit/run.html",
         job=job,

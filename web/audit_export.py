@@ -1,7 +1,7 @@
 """The auditor's export of the history as an event log (`engine.audit.export`): a page with the
 filters and the download links, and the downloads, streamed as they are written so a
 large export never sits in memory. Every page view and download is recorded as an
-audit view (`engine.audit.chains.record_view`), with the filters and whether people were in."""
+audit view (`engine.audit.auditors.record_view`), with the filters and whether people were in."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from sqlalchemy import select
 
 from engine import clock
-from engine.audit import chains as audit
-from engine.audit import export
+from engine.audit import auditors, export
 from engine.errors import DeskflowError
 from engine.store.models import Definition, Group
 from handlers.catalog import catalog
@@ -57,7 +56,7 @@ def _people() -> bool:
 def page():
     filters, people = _filters(), _people()
     db = database()
-    audit.record_view(db, _me(), "export page", filters.describe())
+    auditors.record_view(db, _me(), "export page", filters.describe())
     with export.snapshot(db) as connection:
         matching = export.count_cases(connection, filters)
         versions = list(
@@ -99,7 +98,7 @@ def _download(fmt: str) -> Response:
     filters, people = _filters(), _people()
     db = database()
     detail = filters.describe() + (", with people" if people else "")
-    audit.record_view(db, _me(), f"export {fmt}", detail)
+    auditors.record_view(db, _me(), f"export {fmt}", detail)
     chunks = export.export(db, fmt, filters, people)
     response = Response(stream_with_context(chunks), content_type=export.MEDIA_TYPES[fmt])
     stamp = clock.now().strftime("%Y%m%dT%H%MZ")

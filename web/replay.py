@@ -3,7 +3,7 @@ step (`engine.audit.replay_steps`), and the heatmap of many incidents on one ver
 passed each element, and the median time spent there (`engine.audit.heatmap`).
 
 The diagrams are drawn by bpmn-js from web/static/vendor (`make install`). Every page and
-every data download here is recorded as an audit view (`engine.audit.chains.record_view`).
+every data download here is recorded as an audit view (`engine.audit.auditors.record_view`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine.audit import chains as audit
-from engine.audit import heatmap, replay_steps
+from engine.audit import auditors, heatmap, replay_steps
 from engine.audit.export import Filters, parse_time
 from engine.errors import DeskflowError, NotFound
 from engine.store.models import Group, Incident
@@ -70,7 +69,7 @@ def replay_page(number: str):
         found = session.scalar(select(Incident.number).where(Incident.number == number.upper()))
     if found is None:
         abort(404, f"there is no incident {number}")
-    audit.record_view(db, _me(), "replay page", found)
+    auditors.record_view(db, _me(), "replay page", found)
     return _no_store(render_template("audit/replay.html", incident_number=found))
 
 
@@ -83,7 +82,7 @@ def replay_json(number: str):
             replay = replay_steps.for_incident(session, number)
         except NotFound as missing:
             abort(404, str(missing))
-    audit.record_view(db, _me(), "replay data", f"{replay.number}: {len(replay.steps)} step(s)")
+    auditors.record_view(db, _me(), "replay data", f"{replay.number}: {len(replay.steps)} step(s)")
     return _no_store(jsonify(replay.as_json()))
 
 
@@ -118,7 +117,7 @@ def _heatmap(what: str) -> heatmap.Heatmap:
             result = heatmap.heatmap(session, filters)
         except NotFound as missing:
             abort(404, str(missing))
-    audit.record_view(
+    auditors.record_view(
         db, _me(), what, f"{result.filters.describe()}: {result.incidents} incident(s)"
     )
     return result

@@ -1,24 +1,26 @@
-"""Tamper evidence for the history: the database's append-only rules, anchors, `verify`.
+"""Tamper evidence for the history: `verify` checks the chains and the anchors.
 
 Three layers, each catching what the one before cannot:
 
-1. **Per-instance chains** (`engine.instances.history`): every row holds the previous row's hash and
-   its own hash over its content, seq counts 1, 2, 3, … per instance, and the instance row
-   holds the chain's head (`history_seq`, `history_hash`). An edited row, a deleted middle
-   row or deleted last rows (the head then points past the end) show up here.
-2. **Anchors** (`audit_anchors`): every so often (`deskflow audit anchor`, and the worker
-   every `DESKFLOW_AUDIT_ANCHOR_MINUTES`, default 15) one row seals the history: the head
-   (seq, hash) of every chain that moved since the previous anchor — a delta, not a
-   snapshot — the number of history rows up to the newest history id, and the previous
-   anchor's hash. Deleting an instance's whole history (and resetting or deleting the
-   instance row, so that layer 1 sees nothing wrong) leaves an anchored head that no
-   longer exists. Anchors are only as trustworthy as their chain: print the newest hash
-   (`deskflow audit anchor` does) and keep it somewhere else to catch a rewrite of
-   everything.
+1. **Per-instance chains** (`engine.instances.history`): every row holds the previous
+   row's hash and its own hash over its content, seq counts 1, 2, 3, … per instance, and
+   the instance row holds the chain's head (`history_seq`, `history_hash`). An edited row,
+   a deleted middle row or deleted last rows (the head then points past the end) show up
+   here.
+2. **Anchors** (`audit_anchors`, written by `engine.audit.anchors`): every so often
+   (`deskflow audit anchor`, and the worker every `DESKFLOW_AUDIT_ANCHOR_MINUTES`, default
+   15) one row seals the history: the head (seq, hash) of every chain that moved since the
+   previous anchor — a delta, not a snapshot — the number of history rows up to the
+   newest history id, and the previous anchor's hash. Deleting an instance's whole
+   history (and resetting or deleting the instance row, so that layer 1 sees nothing
+   wrong) leaves an anchored head that no longer exists. Anchors are only as trustworthy
+   as their chain: print the newest hash (`deskflow audit anchor` does) and keep it
+   somewhere else to catch a rewrite of everything.
 3. **The database refuses** UPDATE and DELETE (and TRUNCATE on PostgreSQL) on `history`,
    `audit_anchors` and `audit_views` with triggers (migration 0010), so an edit needs a
-   deliberate schema change first. `maintenance` is the sanctioned one, for the test
-   suite's wipe and for erasures people decided on; `verify` then shows what changed.
+   deliberate schema change first. `engine.audit.append_only.maintenance` is the
+   sanctioned one, for the test suite's wipe and for erasures people decided on; `verify`
+   then shows what changed.
 
 `verify` streams the rows ordered by (instance, seq) next to the instances and the
 anchored heads, all sorted by instance id, so its memory stays flat; on PostgreSQL it
@@ -29,226 +31,25 @@ beside the desk without false alarms.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import json
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, func, select, text
 
-from engine import clock
+from engine.audit.anchors import Anchored, anchor_hash, anchor_status
 from engine.instances.history import GENESIS, Entry, row_hash
 from engine.store.db import Database
-from engine.store.models import (
-    AuditAnchor,
-    AuditRun,
-    AuditView,
-    HistoryEvent,
-    Incident,
-    Instance,
-)
+from engine.store.models import AuditAnchor, HistoryEvent, Incident, Instance
 
-PROTECTED = ("history", "audit_anchors", "audit_views")
-TRIGGER_PREFIX = "append_only_"  # the migration names every protecting trigger so
 MAX_PROBLEMS = 50  # problems kept in detail; the rest are counted
 CHUNK = 5000  # rows fetched at a time, and how often progress is told
-STALE_RUN = timedelta(minutes=2)  # a run whose heartbeat is older was interrupted
 
 ProgressCallback = Callable[[int, int], None]  # (rows done, rows in all)
-
-
-# --- the sanctioned way around the rules ----------------------------------------------
-
-
-@contextmanager
-def maintenance(connection: Connection) -> Iterator[None]:
-    """Lift the append-only rules for the block, inside the caller's transaction.
-
-    SQLite: the protecting triggers are dropped and created again from their own stored
-    SQL; PostgreSQL: they are disabled and enabled (needs the tables' owner, not a
-    superuser). Both are transactional: other connections never see the rules gone, and
-    if the block raises, the rollback brings them back. Whatever the block changes in
-    the history is what `verify` will report — by design.
-    """
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        triggers = connection.execute(
-            text(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                "AND substr(name, 1, :n) = :prefix ORDER BY name"
-            ),
-            {"n": len(TRIGGER_PREFIX), "prefix": TRIGGER_PREFIX},
-        ).all()
-        for name, _ in triggers:
-            connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        yield
-        for _, sql in triggers:
-            connection.exec_driver_sql(sql)
-    elif dialect == "postgresql":
-        triggers = connection.execute(
-            text(
-                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND pg_table_is_visible(c.oid) "
-                "AND left(t.tgname, :n) = :prefix ORDER BY c.relname, t.tgname"
-            ),
-            {"n": len(TRIGGER_PREFIX), "prefix": TRIGGER_PREFIX},
-        ).all()
-        for table, name in triggers:
-            connection.exec_driver_sql(f'ALTER TABLE "{table}" DISABLE TRIGGER "{name}"')
-        yield
-        for table, name in triggers:
-            connection.exec_driver_sql(f'ALTER TABLE "{table}" ENABLE TRIGGER "{name}"')
-    else:  # pragma: no cover - the migration protects SQLite and PostgreSQL only
-        yield
-
-
-# --- anchors --------------------------------------------------------------------------
-
-
-def anchor_hash(
-    prev_hash: str,
-    at: datetime,
-    last_history_id: int,
-    row_count: int,
-    heads: dict[str, Any],
-    created_by: str,
-) -> str:
-    """sha256 over the previous anchor's hash and this anchor's content, canonical JSON."""
-    canonical = json.dumps(
-        [prev_hash, at.isoformat(), last_history_id, row_count, heads, created_by],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Anchored:
-    id: int
-    at: datetime
-    hash: str
-    moved: int  # chain heads sealed
-    row_count: int  # history rows sealed in all
-    last_history_id: int
-
-
-def anchor_interval() -> timedelta | None:
-    """How often the worker writes an anchor (`DESKFLOW_AUDIT_ANCHOR_MINUTES`, default 15;
-    0 turns it off)."""
-    minutes = float(os.environ.get("DESKFLOW_AUDIT_ANCHOR_MINUTES", "15"))
-    return timedelta(minutes=minutes) if minutes > 0 else None
-
-
-def write_anchor(
-    db: Database, created_by: str, *, min_interval: timedelta | None = None
-) -> Anchored | None:
-    """Seal the history as it is now: one anchor with the heads of the chains that moved
-    since the previous anchor. With `min_interval` (the worker), nothing is written when
-    the previous anchor is younger than that or no history row was added since.
-
-    PostgreSQL: the anchors are locked against a second writer and the history against
-    inserts for the few milliseconds this takes, so that every row up to the newest id
-    is committed and counted (ids are handed out before commit, in another order).
-    """
-    with db.writing() as session:
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("LOCK TABLE audit_anchors IN EXCLUSIVE MODE")
-            connection.exec_driver_sql("LOCK TABLE history IN SHARE MODE")
-        last = connection.execute(
-            select(
-                AuditAnchor.at, AuditAnchor.hash, AuditAnchor.last_history_id, AuditAnchor.row_count
-            )
-            .order_by(AuditAnchor.id.desc())
-            .limit(1)
-        ).first()
-        now = clock.now().astimezone(UTC)
-        low = last.last_history_id if last else 0
-        high = max(low, connection.scalar(select(func.max(HistoryEvent.id))) or 0)
-        if min_interval is not None and (
-            high == low or (last is not None and now - last.at < min_interval)
-        ):
-            return None
-        heads, added = _moved_heads(connection, low, high)
-        prev = last.hash if last else GENESIS
-        row_count = (last.row_count if last else 0) + added
-        digest = anchor_hash(prev, now, high, row_count, heads, created_by)
-        anchor_id = connection.execute(
-            insert(AuditAnchor)
-            .values(
-                at=now,
-                prev_hash=prev,
-                hash=digest,
-                last_history_id=high,
-                row_count=row_count,
-                moved=len(heads),
-                heads=heads,
-                created_by=created_by,
-            )
-            .returning(AuditAnchor.id)
-        ).scalar_one()
-    return Anchored(anchor_id, now, digest, len(heads), row_count, high)
-
-
-def _moved_heads(connection: Connection, low: int, high: int) -> tuple[dict[str, Any], int]:
-    """{instance id: [seq, hash]} of the newest row of each chain among the history rows
-    with low < id <= high, and how many rows that range holds."""
-    if high <= low:
-        return {}, 0
-    moved = (
-        select(
-            HistoryEvent.instance_id,
-            func.max(HistoryEvent.seq).label("seq"),
-            func.count().label("rows"),
-        )
-        .where(HistoryEvent.id > low, HistoryEvent.id <= high)
-        .group_by(HistoryEvent.instance_id)
-        .subquery()
-    )
-    rows = connection.execute(
-        select(moved.c.instance_id, moved.c.seq, moved.c.rows, HistoryEvent.hash)
-        .select_from(moved)
-        .join(
-            HistoryEvent,
-            and_(HistoryEvent.instance_id == moved.c.instance_id, HistoryEvent.seq == moved.c.seq),
-        )
-    ).all()
-    heads = {str(row.instance_id): [row.seq, row.hash] for row in rows}
-    return heads, sum(row.rows for row in rows)
-
-
-@dataclass(frozen=True)
-class AnchorStatus:
-    count: int
-    last: Anchored | None
-
-
-def anchor_status(session: Session | Connection) -> AnchorStatus:
-    count = session.scalar(select(func.count()).select_from(AuditAnchor)) or 0
-    row = session.execute(
-        select(
-            AuditAnchor.id,
-            AuditAnchor.at,
-            AuditAnchor.hash,
-            AuditAnchor.moved,
-            AuditAnchor.row_count,
-            AuditAnchor.last_history_id,
-        )
-        .order_by(AuditAnchor.id.desc())
-        .limit(1)
-    ).first()
-    return AnchorStatus(count, Anchored(*row) if row else None)
-
-
-# --- verify ---------------------------------------------------------------------------
 
 KINDS = {
     "hash mismatch": "the row's content does not match its hash: the row was altered",
@@ -343,9 +144,7 @@ def verify(
     started = time.monotonic()
     report = Report(instance_id=instance_id)
     with _snapshot(db) as connection:
-        total = connection.scalar(
-            _only(select(func.count()).select_from(HistoryEvent), instance_id)
-        )
+        total = connection.scalar(only(select(func.count()).select_from(HistoryEvent), instance_id))
         total = total or 0
         if progress:
             progress(0, total)
@@ -375,7 +174,7 @@ def _snapshot(db: Database) -> Iterator[Connection]:
             yield connection
 
 
-def _only(statement, instance_id: int | None, column=HistoryEvent.instance_id):
+def only(statement, instance_id: int | None, column=HistoryEvent.instance_id):
     return statement if instance_id is None else statement.where(column == instance_id)
 
 
@@ -408,7 +207,7 @@ def _merged(
     sealed for it by seq) for every instance id any of the three names, in id order."""
     instances = _stream(
         connection,
-        _only(
+        only(
             select(Instance.id, Instance.history_seq, Instance.history_hash).order_by(Instance.id),
             instance_id,
             Instance.id,
@@ -416,7 +215,7 @@ def _merged(
     )
     history = _stream(
         connection,
-        _only(
+        only(
             select(
                 HistoryEvent.id,
                 HistoryEvent.instance_id,
@@ -679,113 +478,3 @@ def _with_numbers(db: Database, problems: list[Problem]) -> list[Problem]:
         replace(p, number=numbers.get(p.instance_id)) if p.instance_id is not None else p
         for p in problems
     ]
-
-
-# --- who looked, and verifications started from the web --------------------------------
-
-
-def record_view(db: Database, auditor: str, what: str, detail: str = "") -> None:
-    """Note that `auditor` looked at `what` (append-only, like the history)."""
-    with db.writing() as session:
-        _note_view(session, auditor, what, detail)
-
-
-def _note_view(session: Session, auditor: str, what: str, detail: str = "") -> None:
-    session.execute(
-        insert(AuditView).values(at=clock.now(), auditor=auditor, what=what[:100], detail=detail)
-    )
-
-
-def recent_views(session: Session, limit: int = 20) -> list[AuditView]:
-    return list(session.scalars(select(AuditView).order_by(AuditView.id.desc()).limit(limit)))
-
-
-def history_rows(db: Database, instance_id: int | None = None) -> int:
-    with db.reading() as session:
-        statement = _only(select(func.count()).select_from(HistoryEvent), instance_id)
-        return session.scalar(statement) or 0
-
-
-def start_run(db: Database, auditor: str, instance_id: int | None = None) -> int:
-    """A verification run, recorded as started by `auditor`; `run` does the work."""
-    now = clock.now()
-    with db.writing() as session:
-        run_id = session.execute(
-            insert(AuditRun)
-            .values(
-                started_by=auditor,
-                started_at=now,
-                updated_at=now,
-                instance_id=instance_id,
-                status="running",
-                rows_total=0,
-                rows_done=0,
-            )
-            .returning(AuditRun.id)
-        ).scalar_one()
-        scope = f"instance {instance_id}" if instance_id is not None else "every chain"
-        _note_view(session, auditor, "verification started", f"run {run_id}: {scope}")
-    return run_id
-
-
-def run(db: Database, run_id: int) -> Report | None:
-    """Verify as run `run_id` asks, telling its progress about once a second; the outcome
-    goes on the run and, as a view, on the auditor who started it."""
-    with db.reading() as session:
-        job = session.get(AuditRun, run_id)
-        assert job is not None
-        auditor, instance_id = job.started_by, job.instance_id
-    told = [time.monotonic()]
-
-    def progress(done: int, total: int) -> None:
-        if done and time.monotonic() - told[0] < 1.0:
-            return
-        told[0] = time.monotonic()
-        with db.writing() as session:
-            session.execute(
-                update(AuditRun)
-                .where(AuditRun.id == run_id)
-                .values(rows_done=done, rows_total=total, updated_at=clock.now())
-            )
-
-    try:
-        report = verify(db, instance_id=instance_id, progress=progress)
-    except Exception as err:  # the page must say it failed, not run forever
-        _finish(db, run_id, auditor, "failed", f"{type(err).__name__}: {err}", None, None)
-        raise
-    problems = "\n".join(str(p) for p in report.problems)
-    status = "clean" if report.ok else "broken"
-    _finish(db, run_id, auditor, status, report.summary(), problems or None, report)
-    return report
-
-
-def _finish(
-    db: Database,
-    run_id: int,
-    auditor: str,
-    status: str,
-    summary: str,
-    problems: str | None,
-    report: Report | None,
-) -> None:
-    values: dict[str, Any] = {
-        "status": status,
-        "summary": summary,
-        "problems": problems,
-        "finished_at": clock.now(),
-        "updated_at": clock.now(),
-    }
-    if report is not None:
-        values.update(rows_done=report.rows, rows_total=report.rows, seconds=report.seconds)
-    with db.writing() as session:
-        session.execute(update(AuditRun).where(AuditRun.id == run_id).values(**values))
-        _note_view(session, auditor, f"verification {status}", f"run {run_id}: {summary}")
-
-
-def recent_runs(session: Session, limit: int = 10) -> list[AuditRun]:
-    return list(session.scalars(select(AuditRun).order_by(AuditRun.id.desc()).limit(limit)))
-
-
-def interrupted(job: AuditRun) -> bool:
-    """A run still marked running whose heartbeat stopped (its process ended)."""
-    return job.status == "running" and clock.now() - job.updated_at > STALE_RUN

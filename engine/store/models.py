@@ -338,7 +338,7 @@ class Draft(Base):
 
 
 class AuditAnchor(Base):
-    """A periodic seal over the history (see `engine.audit.chains`): the heads of the chains that
+    """A periodic seal over the history (see `engine.audit.anchors`): the heads of the chains that
     moved since the previous anchor, how many history rows existed up to which id, chained
     to the previous anchor by hash. Append-only, like the history."""
 

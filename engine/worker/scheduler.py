@@ -49,7 +49,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, tuple_, update
 
 from engine import clock
-from engine.audit import chains as audit
+from engine.audit import anchors as audit
 from engine.desk.escalations import DUE_RULES
 from engine.errors import DeskflowError
 from engine.instances.runtime import Runtime

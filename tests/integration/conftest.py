@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from engine.audit import chains as audit
+from engine.audit import append_only
 from engine.desk import directory, knowledge_base
 from engine.instances import notices
 from engine.instances.runtime import Runtime
@@ -47,7 +47,7 @@ def migrated(database_url) -> Database:
 @pytest.fixture
 def db(migrated: Database) -> Database:
     """The migrated database, emptied, with users and groups seeded."""
-    with migrated.writing() as session, audit.maintenance(session.connection()):
+    with migrated.writing() as session, append_only.maintenance(session.connection()):
         for table in reversed(Base.metadata.sorted_tables):  # history too: append-only lifted
             session.execute(table.delete())
         directory.seed(session, catalog())
