@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import click
 
 from cli.errors import fail_cleanly
-from engine.audit import anchors, auditors, chains, export
+from engine.audit import anchors, auditors, chains, event_log, export
 from engine.audit import what_if as what_ifs
 from engine.audit.replay import SHOWN, Replayer
 from engine.store.db import Database
@@ -60,10 +60,10 @@ def export_history(
 ) -> None:
     """The history as an event log for process mining (XES or CSV), streamed; repeat
     --priority, --category or --group for several. See `engine.audit.export`."""
-    filters = export.Filters(
+    filters = event_log.Filters(
         version=version,
-        since=export.parse_time(since) if since else None,
-        until=export.parse_time(until, end_of_day=True) if until else None,
+        since=event_log.parse_time(since) if since else None,
+        until=event_log.parse_time(until, end_of_day=True) if until else None,
         priorities=priorities,
         categories=categories,
         groups=groups,
@@ -71,7 +71,7 @@ def export_history(
     )
     people = ", with people" if with_people else ""
     auditors.record_view(db, auditor, f"export {fmt} (cli)", filters.describe() + people)
-    stats, started = export.Stats(), time.monotonic()
+    stats, started = event_log.Stats(), time.monotonic()
     try:
         with click.open_file(out, "wb") as sink:
             for chunk in export.export(db, fmt, filters, with_people, stats):

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from sqlalchemy import select
 
 from engine import clock
-from engine.audit import auditors, export
+from engine.audit import auditors, event_log, export
 from engine.errors import DeskflowError
 from engine.store.models import Definition, Group
 from handlers.catalog import catalog
@@ -27,17 +27,17 @@ def _me() -> str:
     return me.username
 
 
-def _filters() -> export.Filters:
+def _filters() -> event_log.Filters:
     """The filters of the query string (the page's form), or 400 when unreadable."""
     args = request.args
     try:
         version = args.get("version", "").strip()
         since = args.get("since", "").strip()
         until = args.get("until", "").strip()
-        return export.Filters(
+        return event_log.Filters(
             version=int(version) if version else None,
-            since=export.parse_time(since) if since else None,
-            until=export.parse_time(until, end_of_day=True) if until else None,
+            since=event_log.parse_time(since) if since else None,
+            until=event_log.parse_time(until, end_of_day=True) if until else None,
             priorities=tuple(int(p) for p in args.getlist("priority") if p.strip()),
             categories=tuple(c.strip() for c in args.getlist("category") if c.strip()),
             groups=tuple(g.strip() for g in args.getlist("group") if g.strip()),
@@ -57,8 +57,8 @@ def page():
     filters, people = _filters(), _people()
     db = database()
     auditors.record_view(db, _me(), "export page", filters.describe())
-    with export.snapshot(db) as connection:
-        matching = export.count_cases(connection, filters)
+    with event_log.snapshot(db) as connection:
+        matching = event_log.count_cases(connection, filters)
         versions = list(
             connection.scalars(
                 select(Definition.version)

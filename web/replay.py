@@ -23,7 +23,7 @@ from flask import (
 from sqlalchemy import select
 
 from engine.audit import auditors, heatmap, replay_steps
-from engine.audit.export import Filters, parse_time
+from engine.audit.event_log import Filters, parse_time
 from engine.errors import DeskflowError, NotFound
 from engine.store.models import Group, Incident
 from handlers.catalog import catalog

@@ -1,4 +1,4 @@
-"""The CSV writer of the history export (`engine.audit.export` says what the events are).
+"""The CSV writer of the history export (`engine.audit.event_log` says what the events are).
 
 One row per event, a header row first; UTF-8, RFC 4180 quoting and CRLF line ends (the
 `csv` module's). Columns: `COLUMNS`, then with people `caller` and `description`. An
@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from engine.audit.export import Event, timestamp
+from engine.audit.event_log import Event, timestamp
 
 FLUSH = 100  # rows per chunk
 

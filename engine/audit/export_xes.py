@@ -1,4 +1,4 @@
-"""The XES writer of the history export (`engine.audit.export` says what the events are).
+"""The XES writer of the history export (`engine.audit.event_log` says what the events are).
 
 IEEE 1849-2016: one `<log>` in the namespace http://www.xes-standard.org/ declaring the
 Concept, Time, Organizational and Lifecycle extensions, the global attributes every
@@ -22,10 +22,10 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from engine import clock
-from engine.audit.export import timestamp
+from engine.audit.event_log import timestamp
 
 if TYPE_CHECKING:
-    from engine.audit.export import Case, Event, Filters
+    from engine.audit.event_log import Case, Event, Filters
 
 NAMESPACE = "http://www.xes-standard.org/"
 FLUSH = 100  # events per chunk

@@ -2,7 +2,7 @@
 incidents passed it and the median time spent there, for the auditor's heatmap.
 
 **Which incidents**: those on the chosen definition version (the newest when none is
-chosen), opened in the time range, with the filters of the export (`engine.audit.export.Filters`:
+chosen), opened in the time range, with the filters of the export (`engine.audit.event_log.Filters`:
 priority, category, assignment group, breached).
 
 **Passed** means completed: an incident passed an element when its history holds a
@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import Connection, String, case, column, distinct, func, select, true
 from sqlalchemy.orm import Session
 
-from engine.audit.export import Filters, cases_query, count_cases
+from engine.audit.event_log import Filters, cases_query, count_cases
 from engine.errors import NotFound
 from engine.process.definitions import BPMN_NS, bundle_from_json, parse_xml
 from engine.store.models import Definition, HistoryEvent

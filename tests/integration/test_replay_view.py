@@ -10,7 +10,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.audit import diagram_path, heatmap, replay_steps
-from engine.audit.export import Filters
+from engine.audit.event_log import Filters
 from engine.process.definitions import BPMN_NS
 from engine.store.models import AuditView
 
