@@ -43,7 +43,7 @@ from SpiffWorkflow.util.task import TaskState
 import handlers
 from engine import clock
 from engine.errors import HandlerFailed, ProcessError
-from engine.process import expressions
+from engine.process import expressions, whitelist
 
 # --- time -----------------------------------------------------------------------------
 
@@ -143,10 +143,6 @@ def run_until_waiting(workflow: BpmnWorkflow) -> None:
 
 # --- expressions and service tasks ----------------------------------------------------
 
-_SAFE_BUILTINS = (
-    expressions.BUILTINS
-)  # what an expression may call; see engine/process/expressions.py
-
 
 @dataclass
 class HandlerCall:
@@ -198,14 +194,14 @@ class _Environment(TaskDataEnvironment):
     per expression, only whitelisted functions, bounded operations. Scripts never run."""
 
     def __init__(self) -> None:
-        super().__init__({"__builtins__": expressions.BUILTINS})
+        super().__init__({"__builtins__": whitelist.BUILTINS})
 
     def evaluate(self, expression, context, external_context=None):
         if external_context:
             context = {**external_context, **context}
         try:
-            return eval(expressions.compiled(expression), expressions.GLOBALS, context)
-        except expressions.ExpressionError as err:
+            return eval(expressions.compiled(expression), whitelist.GLOBALS, context)
+        except whitelist.ExpressionError as err:
             err.expression = expression
             raise ExpressionFailed(str(err)) from err
 
