@@ -99,7 +99,7 @@ def skip_missed_cycles(workflow: BpmnWorkflow, now: datetime) -> None:
     in a burst. A status update is about now: one is enough.
     """
     from engine.instances.projection import all_tasks
-    from engine.process.definitions import timers_of
+    from engine.process.specs import timers_of
 
     for task in all_tasks(workflow):
         if not task.has_state(TaskState.WAITING):

@@ -17,7 +17,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import ProcessError
-from engine.process.definitions import ProcessDefinition, timers_of
+from engine.process.definitions import ProcessDefinition
+from engine.process.specs import timers_of
 
 DEFAULT_GROUPS = {"Service Desk": "service-desk"}
 SPECIALIST_LANE = "Specialist Support"

@@ -20,11 +20,10 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from engine.errors import DiagramInvalid, Problem
+from engine.process.specs import properties, timers_of
 
 DIAGRAMS_DIR = Path(__file__).resolve().parents[2] / "diagrams"
 MAX_SOURCE_BYTES = int(os.environ.get("DESKFLOW_MAX_DIAGRAM_BYTES", 2 * 1024 * 1024))
@@ -264,26 +263,6 @@ def _problem_from_validation(err: ValidationException, filename: str, root) -> P
     return Problem(err.file_name or filename, message, line=line, element=element)
 
 
-def timers_of(task_spec) -> list[tuple[str, TimerEventDefinition]]:
-    """The timers a task spec waits on, each with the id of the element that shows it.
-
-    A boundary or catch event carries its own timer. An event-based gateway carries the
-    timers of the catch events after it (SpiffWorkflow folds them into one
-    MultipleEventDefinition, named by the catch events' names).
-    """
-    event = getattr(task_spec, "event_definition", None)
-    if isinstance(event, TimerEventDefinition):
-        return [(task_spec.bpmn_id, event)]
-    if isinstance(event, MultipleEventDefinition):
-        by_name = {o.bpmn_name: o.bpmn_id for o in task_spec.outputs}
-        return [
-            (by_name.get(child.name, task_spec.bpmn_id), child)
-            for child in event.event_definitions
-            if isinstance(child, TimerEventDefinition)
-        ]
-    return []
-
-
 def _elements(spec, subprocess_specs) -> dict[str, Element]:
     elements: dict[str, Element] = {}
     timer_ids = {
@@ -297,13 +276,12 @@ def _elements(spec, subprocess_specs) -> dict[str, Element]:
             bpmn_id = getattr(task_spec, "bpmn_id", None)
             if bpmn_id is None:
                 continue
-            extensions = getattr(task_spec, "extensions", None) or {}
             elements[bpmn_id] = Element(
                 id=bpmn_id,
                 name=task_spec.bpmn_name or bpmn_id,
                 kind=type(task_spec).__name__,
                 lane=task_spec.lane,
-                properties=dict(extensions.get("properties", {})),
+                properties=dict(properties(task_spec)),
                 is_timer=bpmn_id in timer_ids,
             )
     return elements

@@ -41,8 +41,9 @@ from engine.instances import history, projection, writeback
 from engine.instances.history import Entry
 from engine.instances.locks import InstanceLocks, facts
 from engine.instances.runtime import Runtime
-from engine.process.definitions import ProcessDefinition, timers_of
+from engine.process.definitions import ProcessDefinition
 from engine.process.drafts import version_row
+from engine.process.specs import timers_of
 from engine.process.versions import PROCESS_KEY
 from engine.spiff import CommandContext, _registry, dump_workflow, load_workflow
 from engine.store.models import HumanTask, Incident, Instance
