@@ -18,10 +18,11 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
 from engine.instances import projection
+from engine.instances.steps import run_until_waiting, skip_missed_cycles
 from engine.instances.writeback import INCIDENT_UPDATES
 from engine.process.definitions import ProcessDefinition
 from engine.process.forms import validate_form
-from engine.spiff import CommandContext, run_until_waiting, skip_missed_cycles
+from engine.spiff import CommandContext
 
 from .lifecycle import Outcome
 

@@ -1,14 +1,30 @@
-"""Where Deskflow plugs into SpiffWorkflow, and nowhere else.
+"""Every way Deskflow extends SpiffWorkflow, in one place; `install()` applies the two
+process-wide patches.
 
-- The timer module's `datetime` reads `engine.clock`, so timers follow the injected clock.
-- `Parser`: lanes inside an embedded subprocess; `prewire_event_subprocesses` keeps the
-  shared spec unchanged; `skip_missed_cycles`; `run_until_waiting`.
-- `ScriptEngine`: service tasks dispatch to the handler registry; expressions are checked,
-  compiled once and bounded by `engine.process.expressions`; scripts never run; every handler call
-  is recorded.
-- `dump_workflow`/`load_workflow`: instance JSON without the spec, deflated.
-- `TaskLog`: the state changes of BPMN elements while a command runs
-  (`Task._set_state` reports to it).
+Extension points the library offers (subclasses, used where workflows are made):
+
+- `Parser` (`SpiffBpmnParser`): tasks inside an embedded subprocess take their lane from
+  the subprocess's own laneSet; `prewire_event_subprocesses` wires event subprocesses at
+  compile time, so the spec every instance shares never changes.
+- `ScriptEngine` (`PythonScriptEngine`) with `_Environment`: expressions are checked,
+  compiled once and bounded by `engine.process.expressions`; scripts never run; service
+  tasks call the handler registry, and every call is recorded (`CommandContext.calls`).
+- `_SpecFreeWorkflowConverter` and `_TaskConverter` (the serializer's converters):
+  instance JSON without the spec, deflated (`dump_workflow`, `load_workflow`), finished
+  tasks converted once.
+
+Patches (the library has no hook for these), applied by `install()`:
+
+- the timer module's `datetime` (`SpiffWorkflow.bpmn.specs.event_definitions.timer`)
+  becomes `_ClockDatetime`, whose `now()` reads `engine.clock`, so timers follow the
+  injected clock (SPIFF_NOTES "Timers");
+- `Task._set_state` also tells the active `TaskLog` about every real state change, for
+  the history (the library's `spiff.task` logger costs a tenth of each command).
+
+`install()` is idempotent and cheap; `new_workflow` and `load_workflow` call it, and so
+does everything else that builds a workflow (the replayer), so the patches are in effect
+whenever a workflow runs — in the web app, the worker, the CLI, replay, tests and bench —
+and importing this module changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +34,7 @@ import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -32,7 +48,6 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
     WorkflowConverter,
 )
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
@@ -42,7 +57,7 @@ from SpiffWorkflow.util.task import TaskState
 
 import handlers
 from engine import clock
-from engine.errors import HandlerFailed, ProcessError
+from engine.errors import HandlerFailed
 from engine.process import expressions, whitelist
 
 # --- time -----------------------------------------------------------------------------
@@ -55,9 +70,6 @@ class _ClockDatetime(datetime):
     def now(cls, tz=None):  # noqa: D102 - same contract as datetime.now
         moment = clock.now()
         return moment.astimezone(tz) if tz is not None else moment.replace(tzinfo=None)
-
-
-spiff_timer.datetime = _ClockDatetime  # process-wide, see SPIFF_NOTES "Timers"
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -89,56 +101,6 @@ def prewire_event_subprocesses(spec) -> None:
         if start.name not in task_spec._inputs:  # `inputs` is a computed copy
             task_spec._inputs.append(start.name)
             task_spec.connect(spec.end)
-
-
-def skip_missed_cycles(workflow: BpmnWorkflow, now: datetime) -> None:
-    """Move each waiting cycle timer to its latest occurrence that is due by `now`.
-
-    SpiffWorkflow fires a cycle timer once per refresh and does not catch up, so after a
-    long gap (a worker that was down, a clock jump) it would fire once per missed cycle,
-    in a burst. A status update is about now: one is enough.
-    """
-    from engine.instances.projection import all_tasks
-    from engine.process.specs import timers_of
-
-    for task in all_tasks(workflow):
-        if not task.has_state(TaskState.WAITING):
-            continue
-        for _element, event in timers_of(task.task_spec):
-            value = task.internal_data.get("event_value")
-            if not isinstance(event, CycleTimerEventDefinition) or not isinstance(value, dict):
-                continue
-            period = value.get("duration") or 0
-            due = datetime.fromisoformat(value["next"]) if value.get("next") else None
-            if period <= 0 or due is None or value.get("cycles") == 0 or due > now:
-                continue
-            missed = int((now - due).total_seconds() // period)
-            if value["cycles"] > 0:
-                missed = min(missed, value["cycles"] - 1)
-                value["cycles"] -= missed
-            value["next"] = (due + timedelta(seconds=missed * period)).isoformat()
-
-
-MAX_ENGINE_ROUNDS = 100
-
-
-def run_until_waiting(workflow: BpmnWorkflow) -> None:
-    """Run engine steps until every path waits for a person, a message or a timer.
-
-    `do_engine_steps` ends by refreshing timers, which can make a due timer READY without
-    running it; the rounds run those too. A task left in ERROR raises ProcessError.
-    """
-    from engine.instances.projection import all_tasks
-
-    for _ in range(MAX_ENGINE_ROUNDS):
-        workflow.do_engine_steps()
-        if not any(
-            t.has_state(TaskState.READY) and not t.task_spec.manual for t in all_tasks(workflow)
-        ):
-            break
-    errored = [t for t in all_tasks(workflow) if t.has_state(TaskState.ERROR)]
-    if errored:
-        raise ProcessError(errored[0].task_spec.bpmn_id, "a task ended in error")
 
 
 # --- expressions and service tasks ----------------------------------------------------
@@ -307,10 +269,10 @@ class _TaskConverter(TaskConverter):
         return dct
 
 
-_registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
-_TaskConverter(Task, _registry)
-_converter = _SpecFreeWorkflowConverter(BpmnWorkflow, _registry)
-_serializer = BpmnWorkflowSerializer(_registry)
+REGISTRY = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)  # the converters, ours included
+_TaskConverter(Task, REGISTRY)
+_converter = _SpecFreeWorkflowConverter(BpmnWorkflow, REGISTRY)
+_serializer = BpmnWorkflowSerializer(REGISTRY)
 
 
 def dump_workflow(workflow: BpmnWorkflow) -> bytes:
@@ -325,6 +287,7 @@ def state_json(state: bytes) -> dict:
 
 def load_workflow(state: bytes, spec, subprocess_specs, context: CommandContext) -> BpmnWorkflow:
     """Rebuild a workflow from `dump_workflow` output and its definition's specs."""
+    install()
     dct = state_json(state)
     version = dct.pop(BpmnWorkflowSerializer.VERSION_KEY, None)
     if version in MIGRATIONS:
@@ -335,6 +298,8 @@ def load_workflow(state: bytes, spec, subprocess_specs, context: CommandContext)
 
 
 def new_workflow(spec, subprocess_specs, context: CommandContext) -> BpmnWorkflow:
+    """A new workflow of the definition's specs, its script engine serving `context`."""
+    install()
     return BpmnWorkflow(spec, subprocess_specs, script_engine=ScriptEngine(context))
 
 
@@ -403,4 +368,17 @@ def _set_state_and_log(self: Task, value: int) -> None:
             log.add(str(self.id), self.task_spec.name, TaskState.get_name(value))
 
 
-Task._set_state = _set_state_and_log  # process-wide, like the timer clock above
+# --- installing the patches -------------------------------------------------------------
+
+_installed = False
+
+
+def install() -> None:
+    """Route SpiffWorkflow's timer clock through `engine.clock` and its task state changes
+    through `TaskLog`, process-wide; once (later calls return at once)."""
+    global _installed
+    if _installed:
+        return
+    spiff_timer.datetime = _ClockDatetime
+    Task._set_state = _set_state_and_log
+    _installed = True

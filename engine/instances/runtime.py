@@ -27,6 +27,7 @@ from engine.instances import history, notices, projection, writeback
 from engine.instances.desk_commands import DeskCommands
 from engine.instances.history import Entry
 from engine.instances.locks import facts
+from engine.instances.steps import run_until_waiting, skip_missed_cycles
 from engine.instances.workflow_cache import WorkflowCache
 from engine.process import versions
 from engine.process.definitions import (
@@ -41,8 +42,6 @@ from engine.spiff import (
     TaskLog,
     load_workflow,
     new_workflow,
-    run_until_waiting,
-    skip_missed_cycles,
 )
 from engine.store.db import Database
 from engine.store.models import (

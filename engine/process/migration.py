@@ -45,7 +45,7 @@ from engine.process.definitions import ProcessDefinition
 from engine.process.drafts import version_row
 from engine.process.specs import timers_of
 from engine.process.versions import PROCESS_KEY
-from engine.spiff import CommandContext, _registry, dump_workflow, load_workflow
+from engine.spiff import REGISTRY, CommandContext, dump_workflow, load_workflow
 from engine.store.models import HumanTask, Incident, Instance
 
 LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
@@ -297,19 +297,19 @@ def diff_workflow(
 ) -> tuple[WorkflowDiff, dict[Any, WorkflowDiff | None]]:
     """SpiffWorkflow's `diff_workflow` (the top workflow and each subprocess against the
     target's specs), with the alignment of `_SpecDiff`."""
-    top = WorkflowDiff(workflow, _SpecDiff(_registry, workflow.spec, new_spec))
+    top = WorkflowDiff(workflow, _SpecDiff(REGISTRY, workflow.spec, new_spec))
     subs: dict[Any, WorkflowDiff | None] = {}
     for sub_id, sub in workflow.subprocesses.items():
         new = new_dependencies.get(sub.spec.name)
         subs[sub_id] = (
-            WorkflowDiff(sub, _SpecDiff(_registry, sub.spec, new)) if new is not None else None
+            WorkflowDiff(sub, _SpecDiff(REGISTRY, sub.spec, new)) if new is not None else None
         )
     return top, subs
 
 
 def _spec_changes(old, new) -> dict[str, list[str]]:
     """Task spec name -> the attributes SpecDiff found changed."""
-    diff = _SpecDiff(_registry, old, new)
+    diff = _SpecDiff(REGISTRY, old, new)
     return {spec.name: list(changed) for spec, changed in diff.changed.items()}
 
 

@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
+from engine import spiff
 from engine.audit.replay import recorded as records
 from engine.audit.replay.compare import (
     Divergence,
@@ -133,6 +134,7 @@ class Replayer:
     """Replays recorded incidents of one database; compiled definitions are reused."""
 
     def __init__(self, db: Database, batch_mode: bool = False) -> None:
+        spiff.install()  # re-runs build their workflows themselves (`Rerun`)
         self.db = db
         # A command-line run (never the web app): garbage collected once per batch, and
         # SpiffWorkflow's per-state-change log records left out (see `rerun.batch_mode`).

@@ -46,6 +46,7 @@ from engine.audit.replay.recorded import Event, Step
 from engine.instances import history, projection
 from engine.instances.history import Entry
 from engine.instances.runtime import _waits_for
+from engine.instances.steps import run_until_waiting, skip_missed_cycles
 from engine.instances.writeback import INCIDENT_UPDATES
 from engine.process.definitions import ProcessDefinition
 from engine.spiff import (
@@ -54,8 +55,6 @@ from engine.spiff import (
     ScriptEngine,
     TaskLog,
     _fill_in_facts,
-    run_until_waiting,
-    skip_missed_cycles,
 )
 from handlers import registry
 
