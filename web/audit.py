@@ -18,7 +18,7 @@ from sqlalchemy import select
 from engine.audit import anchors, auditors
 from engine.store.db import Database
 from engine.store.models import AuditRun, Incident
-from web.auth import current_user, requires
+from web.auth import current_username, requires
 from web.database import database
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -27,17 +27,11 @@ log = logging.getLogger("deskflow.audit")
 INLINE_ROWS = 100_000
 
 
-def _me() -> str:
-    me = current_user()
-    assert me is not None  # requires("auditor")
-    return me.username
-
-
 @bp.get("/")
 @requires("auditor")
 def home():
     db = database()
-    auditors.record_view(db, _me(), "audit page")
+    auditors.record_view(db, current_username(), "audit page")
     with db.reading() as session:
         sealed = anchors.anchor_status(session)
         runs = auditors.recent_runs(session)
@@ -67,7 +61,7 @@ def verify():
         if instance_id is None:
             flash(f"There is no incident {number}.", "error")
             return redirect(url_for("audit.home"))
-    run_id = auditors.start_run(db, _me(), instance_id)
+    run_id = auditors.start_run(db, current_username(), instance_id)
     limit = current_app.config.get("AUDIT_INLINE_ROWS", INLINE_ROWS)
     if auditors.history_rows(db, instance_id) <= limit:
         auditors.run(db, run_id)
@@ -101,7 +95,9 @@ def run(run_id: int):
         abort(404, f"there is no verification run {run_id}")
     stale = auditors.interrupted(job)
     if job.status != "running":  # the outcome is looked at: recorded
-        auditors.record_view(db, _me(), "verification result", f"run {run_id}: {job.summary or ''}")
+        auditors.record_view(
+            db, current_username(), "verification result", f"run {run_id}: {job.summary or ''}"
+        )
     return render_template(
         "audit/run.html",
         job=job,

@@ -45,6 +45,13 @@ def current_user() -> User | None:
     return g.user
 
 
+def current_username() -> str:
+    """The logged-in user's name, in a view that `requires` a log-in."""
+    user = current_user()
+    assert user is not None  # requires(...) let the request in
+    return user.username
+
+
 def _fingerprint(user: User) -> str:
     """Ties a session to the password it was opened with, without holding the hash."""
     key = current_app.secret_key

@@ -18,7 +18,7 @@ from engine.desk import knowledge_base, queries
 from engine.errors import Conflict, FormInvalid
 from engine.instances.runtime import Runtime
 from engine.store.models import Article, Group, HumanTask, Incident, User
-from web.auth import current_user, requires
+from web.auth import current_username, requires
 from web.database import database
 from web.timeline import customer_timeline
 
@@ -47,12 +47,6 @@ def _runtime() -> Runtime:
     return Runtime(database())
 
 
-def _me() -> str:
-    me = current_user()
-    assert me is not None  # every route here requires a log-in
-    return me.username
-
-
 @bp.route("/report", methods=["GET", "POST"])
 @requires("user")
 def report():
@@ -62,7 +56,7 @@ def report():
     if request.method == "POST":
         form = {key: request.form.get(key, "") for key in form}
         answers = {
-            "caller": _me(),
+            "caller": current_username(),
             "channel": "portal",
             "short_description": form["short_description"].strip(),
             "description": form["description"].strip(),
@@ -71,7 +65,7 @@ def report():
             "urgency": form["urgency"],
         }
         try:
-            number = _runtime().start_incident(answers, actor=_me())
+            number = _runtime().start_incident(answers, actor=current_username())
         except FormInvalid as invalid:
             errors = invalid.errors
         else:
@@ -83,7 +77,7 @@ def report():
 
 
 def _mine():
-    return select(Incident).where(Incident.caller == _me())
+    return select(Incident).where(Incident.caller == current_username())
 
 
 @bp.get("/incidents")
@@ -188,7 +182,7 @@ def self_help(number: str):
     if comment := request.form.get("comment", "").strip():
         answers["comment"] = comment
     try:
-        _runtime().complete_task(task.id, answers, actor=_me())
+        _runtime().complete_task(task.id, answers, actor=current_username())
     except FormInvalid as invalid:
         flash(f"Not sent: {'; '.join(invalid.errors.values())}", "error")
     except Conflict:
@@ -234,7 +228,7 @@ def answer(number: str):
         flash(f"Please keep the {field} under {ANSWER_MAX} characters.", "error")
     else:
         try:
-            _runtime().send_message(row.number, message, {field: text}, actor=_me())
+            _runtime().send_message(row.number, message, {field: text}, actor=current_username())
         except Conflict:
             flash(MOVED_ON, "error")
         else:
