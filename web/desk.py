@@ -66,6 +66,7 @@ def queue():
         groups = list(session.scalars(select(Group.name).order_by(Group.name)))
     refresh = current_app.config.get("DESK_REFRESH_SECONDS", REFRESH_SECONDS)
     shown = f", the {len(rows)} most urgent shown" if total > len(rows) else ""
+    back_args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "fragment"}
     values = {
         "summary": f"{total} open task{'' if total == 1 else 's'}{shown}. "
         f"Updates every {refresh} s.",
@@ -82,7 +83,7 @@ def queue():
         "refresh": refresh,
         "now": clock.now(),
         "may_work": lambda task, incident: access.may_work(who, task, incident.caller),
-        "back": url_for("desk.queue", **{k: v for k, v in request.args.items() if k != "fragment"}),
+        "back": url_for("desk.queue", **back_args),
     }
     if request.args.get("fragment"):
         return render_template("desk/_queue_rows.html", **values)
