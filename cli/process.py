@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from cli.errors import fail_cleanly
+from engine.instances.migration import Migrator
 from engine.instances.runtime import Runtime
 from engine.process import definitions, drafts
-from engine.process.migration import Migrator
 from engine.process.version_diff import diff_bundles
 from engine.store.db import Database
 

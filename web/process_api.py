@@ -18,9 +18,9 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.audit import what_if
 from engine.errors import Conflict, DeskflowError, DiagramInvalid, NotFound, Problem
+from engine.instances.migration import Migrator
 from engine.instances.runtime import Runtime
 from engine.process import drafts
-from engine.process.migration import Migrator
 from engine.process.version_diff import diff_bundles
 from engine.process.versions import PROCESS_KEY
 from engine.store.models import Draft

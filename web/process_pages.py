@@ -25,9 +25,9 @@ from flask import (
 )
 
 from engine.errors import Conflict, DeskflowError, DiagramInvalid, NotFound
+from engine.instances.migration import Migrator
 from engine.instances.runtime import Runtime
 from engine.process import drafts
-from engine.process.migration import Migrator
 from engine.process.version_diff import diff_bundles
 from engine.process.versions import PROCESS_KEY
 from engine.store.models import Draft

@@ -5,8 +5,8 @@ not compile yet can still be compared: elements added, removed, and changed in w
 engine reads — name, type, lane, the spiffworkflow extensions (operator, parameters,
 result variable, properties such as the form), timer expressions, message names,
 conditions and the flows' ends. DMN files and forms are compared per file.
-(`engine.process.migration` compares the parsed specs with SpiffWorkflow's `SpecDiff` to decide
-what running instances may do; this is the readable side.)
+(`engine.instances.migration` compares the parsed specs with SpiffWorkflow's `SpecDiff`
+to decide what running instances may do; this is the readable side.)
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from engine.audit import what_if
 from engine.audit.replay import Replayer, fastwalk
 from engine.desk.demo import ALL_PATHS, run_demo
 from engine.errors import HandlerFailed
+from engine.instances.migration import Migrator
 from engine.process import definitions, drafts
 from engine.process.definitions import Bundle, SourceFile
-from engine.process.migration import Migrator
 from engine.process.versions import PROCESS_KEY
 from handlers.catalog import catalog
 

@@ -411,7 +411,7 @@ class Rerun:
         """A recorded migration: the workflow moves to `target` as `engine.migration` moved it."""
         from types import SimpleNamespace
 
-        from engine.process.migration import _move, diff_workflow
+        from engine.instances.migration import _move, diff_workflow
 
         assert self.workflow is not None and self.shadow is not None
         plain(self.workflow)  # the serializer knows the library's classes only
