@@ -27,7 +27,7 @@ from typing import Any
 
 import SpiffWorkflow
 
-from engine.definitions import bundled, compile_bundle
+from engine.process.definitions import bundled, compile_bundle
 
 from . import databases, report, sqlmix, sweep
 from .inmemory import InMemory

@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from engine import directory
-from engine.definitions import bundled
-from engine.runtime import Runtime
+from engine.desk import directory
+from engine.instances.runtime import Runtime
+from engine.process.definitions import bundled
 from engine.store.db import Database
 from engine.store.migrate import upgrade
 from engine.store.models import Base

@@ -5,7 +5,7 @@ is only its engine part: put the data in, run the task or deliver the event, run
 steps until every path waits. A "sweep" fires the timers of running workflows that are
 due by the clock. A finished workflow is dropped (its outcome kept for the checks), so
 the heap does not grow with the run. Before each command, missed cycle-timer occurrences
-are collapsed as the runtime does (`engine.bpmn.skip_missed_cycles`), so every variant
+are collapsed as the runtime does (`engine.spiff.skip_missed_cycles`), so every variant
 runs the same handler calls. Nothing is stored: there is no instance size to report.
 """
 
@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from engine import clock, projection
-from engine.bpmn import new_workflow
-from engine.definitions import ProcessDefinition
+from engine import clock
+from engine.instances import projection
+from engine.process.definitions import ProcessDefinition
+from engine.spiff import new_workflow
 
 from . import spiff
 from .lifecycle import Outcome, TaskRef

@@ -1,7 +1,7 @@
 """The demo's lifecycle mix, played against each variant by the demo's own `Driver`.
 
 With one seed every variant sees the same paths, reports, form data, actors and clock
-moves. A backend is an `engine.demo.Desk` (the commands, the worker's pass after the
+moves. A backend is an `engine.desk.demo.Desk` (the commands, the worker's pass after the
 clock moved, the few reads a person makes on the way) plus what the report measures.
 """
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engine import clock
-from engine.demo import Desk, Driver, Outcome, TaskRef, check, choose_paths
+from engine.desk.demo import Desk, Driver, Outcome, TaskRef, check, choose_paths
 
 __all__ = ["Backend", "MixResult", "Outcome", "TaskRef", "run_mix"]
 
@@ -40,7 +40,7 @@ class MixResult:
 
 
 def run_mix(backend: Backend, count: int, seed: int, timer) -> MixResult:
-    """Drive `count` incidents through the weighted path mix (as `engine.demo.run_demo`).
+    """Drive `count` incidents through the weighted path mix (as `engine.desk.demo.run_demo`).
 
     The clock is a fresh `FrozenClock` at `CLOCK_START`; the previous clock is restored.
     Checks how each incident ended (outside the timed loop).

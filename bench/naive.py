@@ -26,10 +26,10 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, insert, select, u
 from sqlalchemy.engine import Connection
 
 from engine import clock
-from engine.bpmn import ScriptEngine, new_workflow
-from engine.definitions import ProcessDefinition
-from engine.forms import validate_form
-from engine.projection import parse_time
+from engine.instances.projection import parse_time
+from engine.process.definitions import ProcessDefinition
+from engine.process.forms import validate_form
+from engine.spiff import ScriptEngine, new_workflow
 from engine.store.db import make_engine
 
 from . import naive_reads, spiff

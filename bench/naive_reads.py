@@ -20,7 +20,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from engine.projection import parse_time
+from engine.instances.projection import parse_time
 
 LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
@@ -50,7 +50,7 @@ def task_data(tasks: dict[str, dict], task_id: str) -> dict[str, Any]:
 
 
 def live_data(dct: dict[str, Any]) -> dict[str, Any]:
-    """The variables as the newest live tasks see them (`engine.projection.current_data`)."""
+    """The variables as the newest live tasks see them (`projection.current_data`)."""
     found = []
     for tasks in task_tables(dct):
         found += [(t["last_state_change"], tasks, i) for i, t in tasks.items() if t["state"] & LIVE]

@@ -4,7 +4,7 @@ Every command is the runtime's own method (start_incident, complete_task,
 send_message, and fire_due_timers as the worker calls it), each wrapped to record its
 duration. A sweep fires due timers after the clock moved, as in the demo; delivering the
 outbox is timed apart. The reads a person makes on the way (the open task, the categorize
-suggestion, the SLA due time) are `engine.demo.RuntimeDesk`'s indexed queries.
+suggestion, the SLA due time) are `engine.desk.demo.RuntimeDesk`'s indexed queries.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.demo import RuntimeDesk
-from engine.runtime import Runtime
-from engine.scheduler import Worker
+from engine.desk.demo import RuntimeDesk
+from engine.instances.runtime import Runtime
 from engine.store.db import Database
 from engine.store.models import HistoryEvent, Incident, Instance
+from engine.worker.scheduler import Worker
 
 from .timing import CommandTimer
 

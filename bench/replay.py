@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import definitions, directory, knowledge_base
-from engine.demo import run_demo
-from engine.replay import Replayer
-from engine.runtime import Runtime
+from engine.audit.replay import Replayer
+from engine.desk import directory, knowledge_base
+from engine.desk.demo import run_demo
+from engine.instances.runtime import Runtime
+from engine.process import definitions
 from engine.store.db import Database
 from engine.store.migrate import upgrade
 from handlers.catalog import catalog

@@ -16,11 +16,13 @@ from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock, projection
-from engine.bpmn import CommandContext, run_until_waiting, skip_missed_cycles
-from engine.definitions import ProcessDefinition
-from engine.forms import validate_form
-from engine.record import INCIDENT_UPDATES
+from engine import clock
+from engine.instances import projection
+from engine.instances.record import INCIDENT_UPDATES
+from engine.instances.steps import run_until_waiting, skip_missed_cycles
+from engine.process.definitions import ProcessDefinition
+from engine.process.forms import validate_form
+from engine.spiff import CommandContext
 
 from .lifecycle import Outcome
 

@@ -97,8 +97,8 @@ def _maxrss_kib() -> int:
 
 def _measure_here(url: str, sweeps: int, traced: int) -> dict[str, Any]:
     """Runs in the child process: time `sweeps` sweeps, then `traced` under tracemalloc."""
-    from engine.runtime import Runtime
-    from engine.scheduler import Worker
+    from engine.instances.runtime import Runtime
+    from engine.worker.scheduler import Worker
 
     clock.install(clock.FrozenClock(CLOCK_START))  # every timer is in the future
     db = Database(url)

@@ -88,7 +88,7 @@ class Catalog:
     escalation_threshold: float  # later share: assignee and the group's manager are told
     auto_close_after: str
     max_reopens: int
-    notices: frozenset[str]  # record-change notices the desk sends (engine.notices)
+    notices: frozenset[str]  # record-change notices the desk sends (engine.instances.notices)
 
     def calendar_of(self, priority: int) -> BusinessCalendar:
         """The business calendar the SLA clocks of `priority` count in."""

@@ -1,7 +1,7 @@
 """Self-help: the knowledge base articles that best match what the user wrote.
 
 The engine keeps the articles in its database and searches them by full text
-(`engine.knowledge_base`); it passes the hits as `articles`, which are suggested as they
+(`engine.desk.knowledge_base`); it passes the hits as `articles`, which are suggested as they
 are. Without the engine (tests, tools), the bundled `handlers/faq.json` is ranked here: a
 word of the query found among an article's keywords scores 2, found only in its title or
 summary 1; the best three with a score above zero, ties in article order.

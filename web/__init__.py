@@ -12,7 +12,8 @@ from web import admin, api, audit, auth, desk, failures, incidents, portal, stat
 from web.audit_export import bp as audit_export_bp
 from web.database import attach
 from web.diagram import bp as diagram_bp
-from web.process import bp as process_bp
+from web.process_api import bp as process_api_bp
+from web.process_pages import bp as process_pages_bp
 from web.replay import bp as replay_bp
 from web.security import protect
 
@@ -33,7 +34,8 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
     app.register_blueprint(failures.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(audit_export_bp)
-    app.register_blueprint(process_bp)
+    app.register_blueprint(process_pages_bp)
+    app.register_blueprint(process_api_bp)
     app.register_blueprint(replay_bp)
     app.context_processor(lambda: {"me": auth.current_user()})
 

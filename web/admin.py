@@ -15,7 +15,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import api_tokens
+from engine.desk import api_tokens
 from engine.errors import DeskflowError, NotFound
 from engine.store.models import User
 from web.auth import current_user, requires
@@ -35,10 +35,9 @@ def tokens():
         me = current_user()
         assert me is not None  # requires("admin")
         try:
-            with database().writing() as session:
-                token_id, plaintext = api_tokens.create_token(
-                    session, form["username"], form["name"], created_by=me.username
-                )
+            token_id, plaintext = api_tokens.create_token(
+                database(), form["username"], form["name"], created_by=me.username
+            )
         except DeskflowError as refused:
             error = str(refused)
         else:
@@ -64,10 +63,9 @@ def tokens():
 @requires("admin")
 def revoke(token_id: int):
     try:
-        with database().writing() as session:
-            token = api_tokens.revoke_token(session, token_id)
-            owner, name = token.username, token.name
+        token = api_tokens.revoke_token(database(), token_id)
     except NotFound as missing:
         abort(404, str(missing))
+    owner, name = token.username, token.name
     flash(f"Token {token_id} of {owner} ({name}) is revoked: it opens nothing any more.", "info")
     return redirect(url_for("admin.tokens"))

@@ -1,9 +1,9 @@
 """The JSON API under /api/: report and follow incidents, work tasks, send the process
-messages — for programs, with the rules of the web pages (`engine.access`) and through
+messages — for programs, with the rules of the web pages (`engine.desk.access`) and through
 the same engine commands.
 
 A request is made by a person: the owner of the API token in `Authorization: Bearer`
-(see `engine.api_tokens`), or else the logged-in user of the browser session. Every
+(see `engine.desk.api_tokens`), or else the logged-in user of the browser session. Every
 answer is JSON, errors included: `{"error": "..."}` with the status that fits, and for
 form data that does not fit its schema 422 with `fields`. `web.openapi` documents it.
 """
@@ -18,11 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from engine import access, api_tokens, queries
-from engine.access import Person
+from engine.desk import access, api_tokens, queries
+from engine.desk.access import Person
 from engine.errors import Conflict, DeskflowError, FormInvalid, NotFound
-from engine.forms import validate_form
-from engine.runtime import MESSAGES
+from engine.instances.runtime import MESSAGES
+from engine.process.forms import validate_form
 from engine.store.models import HumanTask, Incident, Instance, User
 from web import openapi
 from web.auth import current_user
@@ -62,9 +62,7 @@ def _person() -> Person:
     if scheme:
         if scheme.lower() != "bearer":
             abort(401, "send the API token as: Authorization: Bearer <token>")
-        with database().writing() as session:  # records when the token was last used
-            user = api_tokens.authenticate(session, credential.strip())
-            who = access.person(session, user) if user else None
+        who = api_tokens.authenticate(database(), credential.strip())
         if who is None:
             abort(401, "this API token is not valid: unknown or revoked")
         return who

@@ -15,10 +15,10 @@ import threading
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import audit
+from engine.audit import anchors, auditors
 from engine.store.db import Database
 from engine.store.models import AuditRun, Incident
-from web.auth import current_user, requires
+from web.auth import current_username, requires
 from web.database import database
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -27,29 +27,22 @@ log = logging.getLogger("deskflow.audit")
 INLINE_ROWS = 100_000
 
 
-def _me() -> str:
-    me = current_user()
-    assert me is not None  # requires("auditor")
-    return me.username
-
-
 @bp.get("/")
 @requires("auditor")
 def home():
     db = database()
-    with db.writing() as session:
-        audit.record_view(session, _me(), "audit page")
+    auditors.record_view(db, current_username(), "audit page")
     with db.reading() as session:
-        anchors = audit.anchor_status(session)
-        runs = audit.recent_runs(session)
-        views = audit.recent_views(session)
+        sealed = anchors.anchor_status(session)
+        runs = auditors.recent_runs(session)
+        views = auditors.recent_views(session)
     return render_template(
         "audit/home.html",
-        anchors=anchors,
+        anchors=sealed,
         runs=runs,
         views=views,
-        rows=audit.history_rows(db),
-        interrupted=audit.interrupted,
+        rows=auditors.history_rows(db),
+        interrupted=auditors.interrupted,
     )
 
 
@@ -68,10 +61,10 @@ def verify():
         if instance_id is None:
             flash(f"There is no incident {number}.", "error")
             return redirect(url_for("audit.home"))
-    run_id = audit.start_run(db, _me(), instance_id)
+    run_id = auditors.start_run(db, current_username(), instance_id)
     limit = current_app.config.get("AUDIT_INLINE_ROWS", INLINE_ROWS)
-    if audit.history_rows(db, instance_id) <= limit:
-        audit.run(db, run_id)
+    if auditors.history_rows(db, instance_id) <= limit:
+        auditors.run(db, run_id)
     else:
         threading.Thread(
             target=_run_in_background, args=(db, run_id), daemon=True, name=f"audit-run-{run_id}"
@@ -81,7 +74,7 @@ def verify():
 
 def _run_in_background(db: Database, run_id: int) -> None:
     try:
-        audit.run(db, run_id)
+        auditors.run(db, run_id)
     except Exception:  # recorded on the run as failed; the thread just ends
         log.exception("verification run %d failed", run_id)
 
@@ -100,12 +93,11 @@ def run(run_id: int):
             number = None
     if job is None:
         abort(404, f"there is no verification run {run_id}")
-    stale = audit.interrupted(job)
+    stale = auditors.interrupted(job)
     if job.status != "running":  # the outcome is looked at: recorded
-        with db.writing() as session:
-            audit.record_view(
-                session, _me(), "verification result", f"run {run_id}: {job.summary or ''}"
-            )
+        auditors.record_view(
+            db, current_username(), "verification result", f"run {run_id}: {job.summary or ''}"
+        )
     return render_template(
         "audit/run.html",
         job=job,

@@ -1,18 +1,19 @@
-"""The auditor's export of the history as an event log (`engine.export`): a page with the
+"""The auditor's export of the history as an event log (`engine.audit.export`): a page with the
 filters and the download links, and the downloads, streamed as they are written so a
 large export never sits in memory. Every page view and download is recorded as an
-audit view (`engine.audit.record_view`), with the filters and whether people were in."""
+audit view (`engine.audit.auditors.record_view`), with the filters and whether people were in."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import select
 
-from engine import audit, clock, export
+from engine import clock
+from engine.audit import auditors, event_log, export
 from engine.errors import DeskflowError
 from engine.store.models import Definition, Group
 from handlers.catalog import catalog
-from web.auth import current_user, requires
+from web.auth import current_username, requires
 from web.database import database
 
 bp = Blueprint("audit_export", __name__, url_prefix="/audit/export")
@@ -20,23 +21,17 @@ bp = Blueprint("audit_export", __name__, url_prefix="/audit/export")
 BREACHED = {"yes": True, "no": False}
 
 
-def _me() -> str:
-    me = current_user()
-    assert me is not None  # requires("auditor")
-    return me.username
-
-
-def _filters() -> export.Filters:
+def _filters() -> event_log.Filters:
     """The filters of the query string (the page's form), or 400 when unreadable."""
     args = request.args
     try:
         version = args.get("version", "").strip()
         since = args.get("since", "").strip()
         until = args.get("until", "").strip()
-        return export.Filters(
+        return event_log.Filters(
             version=int(version) if version else None,
-            since=export.parse_time(since) if since else None,
-            until=export.parse_time(until, end_of_day=True) if until else None,
+            since=event_log.parse_time(since) if since else None,
+            until=event_log.parse_time(until, end_of_day=True) if until else None,
             priorities=tuple(int(p) for p in args.getlist("priority") if p.strip()),
             categories=tuple(c.strip() for c in args.getlist("category") if c.strip()),
             groups=tuple(g.strip() for g in args.getlist("group") if g.strip()),
@@ -55,10 +50,9 @@ def _people() -> bool:
 def page():
     filters, people = _filters(), _people()
     db = database()
-    with db.writing() as session:
-        audit.record_view(session, _me(), "export page", filters.describe())
-    with export.snapshot(db) as connection:
-        matching = export.count_cases(connection, filters)
+    auditors.record_view(db, current_username(), "export page", filters.describe())
+    with event_log.snapshot(db) as connection:
+        matching = event_log.count_cases(connection, filters)
         versions = list(
             connection.scalars(
                 select(Definition.version)
@@ -97,9 +91,8 @@ def history_xes():
 def _download(fmt: str) -> Response:
     filters, people = _filters(), _people()
     db = database()
-    with db.writing() as session:
-        detail = filters.describe() + (", with people" if people else "")
-        audit.record_view(session, _me(), f"export {fmt}", detail)
+    detail = filters.describe() + (", with people" if people else "")
+    auditors.record_view(db, current_username(), f"export {fmt}", detail)
     chunks = export.export(db, fmt, filters, people)
     response = Response(stream_with_context(chunks), content_type=export.MEDIA_TYPES[fmt])
     stamp = clock.now().strftime("%Y%m%dT%H%MZ")

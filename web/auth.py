@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from engine.accounts import LoginRefused, log_in
+from engine.desk.accounts import LoginRefused, log_in
 from engine.store.models import User
 from web.database import database
 
@@ -43,6 +43,13 @@ def current_user() -> User | None:
                 user = None
         g.user = user
     return g.user
+
+
+def current_username() -> str:
+    """The logged-in user's name, in a view that `requires` a log-in."""
+    user = current_user()
+    assert user is not None  # requires(...) let the request in
+    return user.username
 
 
 def _fingerprint(user: User) -> str:
@@ -85,23 +92,19 @@ def _safe_next(target: str | None) -> str:
 def login():
     error = None
     if request.method == "POST":
-        with database().writing() as s:  # commits a counted failure too
-            try:
-                name = log_in(
-                    s,
-                    request.form.get("username", ""),
-                    request.form.get("password", ""),
-                    address=request.remote_addr or "",
-                )
-                user = s.get(User, name)
-                assert user is not None  # log_in just found it
-                credential = _fingerprint(user)
-            except LoginRefused as refused:
-                error = str(refused)
-        if error is None:
+        try:
+            user = log_in(  # a failure is counted (committed) before it is raised
+                database(),
+                request.form.get("username", ""),
+                request.form.get("password", ""),
+                address=request.remote_addr or "",
+            )
+        except LoginRefused as refused:
+            error = str(refused)
+        else:
             session.clear()  # a new session on login: no fixation
-            session["username"] = name
-            session["credential"] = credential
+            session["username"] = user.username
+            session["credential"] = _fingerprint(user)
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
     status = 401 if error else 200

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from engine.runtime import Runtime
+from engine.instances.runtime import Runtime
 from engine.store.db import Database
 
 KEY = "deskflow.db"
@@ -23,5 +23,5 @@ def database() -> Database:
 
 
 def runtime() -> Runtime:
-    """The app's command side (`engine.runtime.Runtime`)."""
+    """The app's command side (`engine.instances.runtime.Runtime`)."""
     return current_app.extensions[RUNTIME]

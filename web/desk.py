@@ -17,7 +17,8 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import access, clock, queues
+from engine import clock
+from engine.desk import access, queues
 from engine.errors import Conflict, DeskflowError, FormInvalid
 from engine.store.models import Group, HumanTask, Incident, Instance, Membership
 from handlers.catalog import catalog
@@ -60,6 +61,7 @@ def queue():
         groups = list(session.scalars(select(Group.name).order_by(Group.name)))
     refresh = current_app.config.get("DESK_REFRESH_SECONDS", REFRESH_SECONDS)
     shown = f", the {len(rows)} most urgent shown" if total > len(rows) else ""
+    back_args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "fragment"}
     values = {
         "summary": f"{total} open task{'' if total == 1 else 's'}{shown}. "
         f"Updates every {refresh} s.",
@@ -76,7 +78,7 @@ def queue():
         "refresh": refresh,
         "now": clock.now(),
         "may_work": lambda task, incident: access.may_work(who, task, incident.caller),
-        "back": url_for("desk.queue", **{k: v for k, v in request.args.items() if k != "fragment"}),
+        "back": url_for("desk.queue", **back_args),
     }
     if request.args.get("fragment"):
         return render_template("desk/_queue_rows.html", **values)

@@ -1,5 +1,5 @@
 """The process diagram of one incident, for staff: the BPMN of the version its instance
-is pinned to, with where it waits now and the way it came (see `engine.diagram_path`).
+is pinned to, with where it waits now and the way it came (see `engine.audit.diagram_path`).
 Drawn in the browser by bpmn-js, served from web/static/vendor (`make install`)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, render_template
 from sqlalchemy import select
 
-from engine import diagram_path
+from engine.audit import diagram_path
 from engine.errors import NotFound
 from engine.store.models import Incident
 from web.auth import requires

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from engine import failures
 from engine.errors import DeskflowError
-from engine.outbox import failed_notifications
+from engine.worker import failures
+from engine.worker.outbox import failed_notifications
 from web.auth import current_user, requires
 from web.database import database, runtime
 

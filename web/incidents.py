@@ -12,8 +12,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import clock, queries, queues, sla_view, versions
+from engine import clock
+from engine.desk import queries, queues, sla_view
 from engine.errors import Conflict, DeskflowError, FormInvalid, NotFound
+from engine.process import versions
 from engine.store.models import Incident, Instance, User
 from web.auth import requires
 from web.database import database, runtime

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.runtime import MESSAGES
+from engine.instances.runtime import MESSAGES
 
 TEXT_MAX = 4000
 

@@ -14,10 +14,10 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import knowledge_base, queries
+from engine.desk import knowledge_base, queries
 from engine.errors import Conflict, FormInvalid
 from engine.store.models import Article, Group, HumanTask, Incident, User
-from web.auth import current_user, requires
+from web.auth import current_username, requires
 from web.database import database, runtime
 from web.timeline import customer_timeline
 
@@ -42,12 +42,6 @@ STATUS_IN_WORDS = {
 MOVED_ON = "That is not possible any more: it has moved on. See below."
 
 
-def _me() -> str:
-    me = current_user()
-    assert me is not None  # every route here requires a log-in
-    return me.username
-
-
 @bp.route("/report", methods=["GET", "POST"])
 @requires("user")
 def report():
@@ -57,7 +51,7 @@ def report():
     if request.method == "POST":
         form = {key: request.form.get(key, "") for key in form}
         answers = {
-            "caller": _me(),
+            "caller": current_username(),
             "channel": "portal",
             "short_description": form["short_description"].strip(),
             "description": form["description"].strip(),
@@ -66,7 +60,7 @@ def report():
             "urgency": form["urgency"],
         }
         try:
-            number = runtime().start_incident(answers, actor=_me())
+            number = runtime().start_incident(answers, actor=current_username())
         except FormInvalid as invalid:
             errors = invalid.errors
         else:
@@ -78,7 +72,7 @@ def report():
 
 
 def _mine():
-    return select(Incident).where(Incident.caller == _me())
+    return select(Incident).where(Incident.caller == current_username())
 
 
 @bp.get("/incidents")
@@ -183,7 +177,7 @@ def self_help(number: str):
     if comment := request.form.get("comment", "").strip():
         answers["comment"] = comment
     try:
-        runtime().complete_task(task.id, answers, actor=_me())
+        runtime().complete_task(task.id, answers, actor=current_username())
     except FormInvalid as invalid:
         flash(f"Not sent: {'; '.join(invalid.errors.values())}", "error")
     except Conflict:
@@ -230,7 +224,7 @@ def answer(number: str):
     else:
         try:
             assert row.number is not None  # numbered when it was opened
-            runtime().send_message(row.number, message, {field: text}, actor=_me())
+            runtime().send_message(row.number, message, {field: text}, actor=current_username())
         except Conflict:
             flash(MOVED_ON, "error")
         else:

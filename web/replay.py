@@ -1,9 +1,9 @@
 """The auditor's process views, read-only: one incident's replay on its diagram, step by
-step (`engine.replay_steps`), and the heatmap of many incidents on one version: how many
-passed each element, and the median time spent there (`engine.heatmap`).
+step (`engine.audit.replay_steps`), and the heatmap of many incidents on one version: how many
+passed each element, and the median time spent there (`engine.audit.heatmap`).
 
 The diagrams are drawn by bpmn-js from web/static/vendor (`make install`). Every page and
-every data download here is recorded as an audit view (`engine.audit.record_view`).
+every data download here is recorded as an audit view (`engine.audit.auditors.record_view`).
 """
 
 from __future__ import annotations
@@ -22,23 +22,17 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import audit, heatmap, replay_steps
+from engine.audit import auditors, heatmap, replay_steps
+from engine.audit.event_log import Filters, parse_time
 from engine.errors import DeskflowError, NotFound
-from engine.export import Filters, parse_time
 from engine.store.models import Group, Incident
 from handlers.catalog import catalog
-from web.auth import current_user, requires
+from web.auth import current_username, requires
 from web.database import database
 
 bp = Blueprint("replay", __name__, url_prefix="/audit")
 
 BREACHED = {"yes": True, "no": False}
-
-
-def _me() -> str:
-    me = current_user()
-    assert me is not None  # requires("auditor")
-    return me.username
 
 
 def _no_store(body) -> Response:
@@ -69,8 +63,7 @@ def replay_page(number: str):
         found = session.scalar(select(Incident.number).where(Incident.number == number.upper()))
     if found is None:
         abort(404, f"there is no incident {number}")
-    with db.writing() as session:
-        audit.record_view(session, _me(), "replay page", found)
+    auditors.record_view(db, current_username(), "replay page", found)
     return _no_store(render_template("audit/replay.html", incident_number=found))
 
 
@@ -83,10 +76,9 @@ def replay_json(number: str):
             replay = replay_steps.for_incident(session, number)
         except NotFound as missing:
             abort(404, str(missing))
-    with db.writing() as session:
-        audit.record_view(
-            session, _me(), "replay data", f"{replay.number}: {len(replay.steps)} step(s)"
-        )
+    auditors.record_view(
+        db, current_username(), "replay data", f"{replay.number}: {len(replay.steps)} step(s)"
+    )
     return _no_store(jsonify(replay.as_json()))
 
 
@@ -121,13 +113,9 @@ def _heatmap(what: str) -> heatmap.Heatmap:
             result = heatmap.heatmap(session, filters)
         except NotFound as missing:
             abort(404, str(missing))
-    with db.writing() as session:
-        audit.record_view(
-            session,
-            _me(),
-            what,
-            f"{result.filters.describe()}: {result.incidents} incident(s)",
-        )
+    auditors.record_view(
+        db, current_username(), what, f"{result.filters.describe()}: {result.incidents} incident(s)"
+    )
     return result
 
 

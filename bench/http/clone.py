@@ -4,8 +4,8 @@ A clone copies every row its template has in `instances`, `incidents`, `human_ta
 `timers` and `history`, with a new instance id, incident id and number, fresh engine
 task UUIDs (in the state, in `human_tasks.id`, in history payloads) and every time
 moved by the clone's own offset (columns, the state's and the payloads' time stamps).
-The state is inflated, rewritten and deflated again as `engine.bpmn` stores it. History
-rows are re-chained: each hash is `engine.history.row_hash` of the clone's row, built
+The state is inflated, rewritten and deflated again as `engine.spiff` stores it. History
+rows are re-chained: each hash is `engine.instances.history.row_hash` of the clone's row, built
 from the payload's canonical JSON directly (`verify_chain` checks it against
 `row_hash` itself). Notifications are not cloned (the clones' mail went out long ago).
 
@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
-from engine.history import GENESIS, Entry, row_hash
+from engine.instances.history import GENESIS, Entry, row_hash
 from engine.store.models import HistoryEvent, HumanTask, Incident, Instance, Timer
 
 from .rewrite import Vocabulary
@@ -47,7 +47,7 @@ SQLITE_STAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQL
 
 
 def _canonical(value: Any) -> str:
-    """JSON as `engine.history.row_hash` writes it."""
+    """JSON as `engine.instances.history.row_hash` writes it."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -229,7 +229,7 @@ def fix_sequences(conn: Connection) -> None:
 
 
 def verify_chain(conn: Connection, instance_ids: Iterable[int]) -> list[str]:
-    """Check the history chains of `instance_ids` with `engine.history.row_hash`; the
+    """Check the history chains of `instance_ids` with `engine.instances.history.row_hash`; the
     problems found (none when every clone's chain holds)."""
     problems = []
     for instance_id in instance_ids:

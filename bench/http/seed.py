@@ -31,10 +31,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text, update
 
 from bench import databases
-from engine import accounts, directory, knowledge_base
-from engine.definitions import bundled
-from engine.demo import ALL_PATHS
-from engine.runtime import Runtime
+from engine.desk import accounts, directory, knowledge_base
+from engine.desk.demo import ALL_PATHS
+from engine.instances.runtime import Runtime
+from engine.process.definitions import bundled
 from engine.store.db import Database
 from engine.store.migrate import alembic_config
 from engine.store.models import (
@@ -211,8 +211,8 @@ def _fresh(url: str) -> Database:
         for name in BENCH_TECHNICIANS:
             session.add(Membership(group_name=catalog().service_desk_group, username=name))
         session.flush()
-        for name in ["tina", "tom", "sam", *BENCH_TECHNICIANS]:
-            accounts.set_password(session, name, PASSWORD)
+    for name in ["tina", "tom", "sam", *BENCH_TECHNICIANS]:
+        accounts.set_password(db, name, PASSWORD)
     Runtime(db).deploy(bundled(), deployed_by=MARK, comment="seeding")
     return db
 

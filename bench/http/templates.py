@@ -17,11 +17,11 @@ from itertools import cycle, product
 from sqlalchemy import select
 
 from engine import clock
-from engine.demo import ALL_PATHS, REPORTS, Driver
-from engine.demo_desk import RuntimeDesk
-from engine.runtime import Runtime
-from engine.scheduler import Worker
+from engine.desk.demo import ALL_PATHS, REPORTS, Driver
+from engine.desk.demo_desk import RuntimeDesk
+from engine.instances.runtime import Runtime
 from engine.store.models import Incident
+from engine.worker.scheduler import Worker
 
 # The closed paths (the one with an automated escalation is left out: the clones would
 # need its escalation rule too).

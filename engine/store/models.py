@@ -1,6 +1,6 @@
 """The tables. `Instance` holds the engine state; the others are what queries read.
 
-Every write goes through a command in `engine.runtime`, which keeps the projections
+Every write goes through a command in `engine.instances.runtime`, which keeps the projections
 (incident, open human tasks, armed timers) consistent with the instance state in the
 same transaction.
 """
@@ -63,7 +63,7 @@ class Definition(Base):
     version: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     bpmn_filename: Mapped[str] = mapped_column(String(255))
-    bundle: Mapped[str] = mapped_column(Text)  # engine.definitions.bundle_to_json
+    bundle: Mapped[str] = mapped_column(Text)  # engine.process.definitions.bundle_to_json
     deployed_at: Mapped[datetime]
     deployed_by: Mapped[str] = mapped_column(String(100))
     comment: Mapped[str] = mapped_column(Text, default="")
@@ -71,7 +71,7 @@ class Definition(Base):
 
 class Instance(Base):
     """A running or finished process instance; `state` is the spec-free workflow JSON,
-    deflated (see `engine.bpmn.dump_workflow`)."""
+    deflated (see `engine.spiff.dump_workflow`)."""
 
     __tablename__ = "instances"
 
@@ -171,7 +171,7 @@ class Timer(Base):
 class Notification(Base):
     """A message to a person, written by a command and delivered after commit.
 
-    `status`: pending -> delivered | suppressed | failed (see `engine.scheduler`).
+    `status`: pending -> delivered | suppressed | failed (see `engine.worker.scheduler`).
     `due_at` is when the worker tries next: the coalescing window after it was written,
     then after each failed attempt the backoff. `message_id` is the Message-ID of the
     mail that carries it, fixed when it is first claimed, so a retry sends the same mail.
@@ -280,7 +280,7 @@ class EscalationRule(Base):
 
 class Article(Base):
     """A self-help article of the knowledge base (searched by full text, see
-    `engine.knowledge_base`)."""
+    `engine.desk.knowledge_base`)."""
 
     __tablename__ = "articles"
 
@@ -295,7 +295,7 @@ class Article(Base):
 
 class ApiToken(Base):
     """A token for the JSON API (`/api/`), created by an admin for one user; only the
-    SHA-256 of the token is kept (see `engine.api_tokens`)."""
+    SHA-256 of the token is kept (see `engine.desk.api_tokens`)."""
 
     __tablename__ = "api_tokens"
 
@@ -310,7 +310,7 @@ class ApiToken(Base):
 
 
 class LoginFailure(Base):
-    """A failed log-in from an address, kept for the lockout window (`engine.accounts`)."""
+    """A failed log-in from an address, kept for the lockout window (`engine.desk.accounts`)."""
 
     __tablename__ = "login_failures"
     __table_args__ = (Index("ix_login_failures_address", "address", "at"),)
@@ -323,14 +323,14 @@ class LoginFailure(Base):
 class Draft(Base):
     """A process owner's work in progress on a version: a bundle (the same JSON as
     `Definition.bundle`) that may be broken until it is validated and deployed
-    (see `engine.drafts`)."""
+    (see `engine.process.drafts`)."""
 
     __tablename__ = "drafts"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(200))
     base_version: Mapped[int | None]  # the version it started from; None: from sources
-    bundle: Mapped[str] = mapped_column(Text)  # engine.definitions.bundle_to_json
+    bundle: Mapped[str] = mapped_column(Text)  # engine.process.definitions.bundle_to_json
     created_by: Mapped[str] = mapped_column(String(100))
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime]
@@ -338,7 +338,7 @@ class Draft(Base):
 
 
 class AuditAnchor(Base):
-    """A periodic seal over the history (see `engine.audit`): the heads of the chains that
+    """A periodic seal over the history (see `engine.audit.anchors`): the heads of the chains that
     moved since the previous anchor, how many history rows existed up to which id, chained
     to the previous anchor by hash. Append-only, like the history."""
 

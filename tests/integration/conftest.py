@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from engine import audit, definitions, directory, knowledge_base, notices
-from engine.runtime import Runtime
+from engine.audit import append_only
+from engine.desk import directory, knowledge_base
+from engine.instances import notices
+from engine.instances.runtime import Runtime
+from engine.process import definitions
 from engine.store.db import Database
 from engine.store.migrate import upgrade
 from engine.store.models import Base
@@ -44,7 +47,7 @@ def migrated(database_url) -> Database:
 @pytest.fixture
 def db(migrated: Database) -> Database:
     """The migrated database, emptied, with users and groups seeded."""
-    with migrated.writing() as session, audit.maintenance(session.connection()):
+    with migrated.writing() as session, append_only.maintenance(session.connection()):
         for table in reversed(Base.metadata.sorted_tables):  # history too: append-only lifted
             session.execute(table.delete())
         directory.seed(session, catalog())
@@ -62,7 +65,7 @@ def runtime(db: Database, frozen_clock) -> Runtime:
 
 @pytest.fixture
 def without_record_notices(monkeypatch):
-    """Leave out the record-change notices (engine.notices), for tests that count mails."""
+    """Leave out the record-change notices (engine.instances.notices) in tests counting mails."""
     monkeypatch.setattr(notices, "enabled", lambda: frozenset())
 
 

@@ -66,7 +66,7 @@ def _compile_definitions() -> None:
     closed afterwards, so that none is inherited by a fork."""
     from sqlalchemy import select
 
-    from engine.runtime import Runtime
+    from engine.instances.runtime import Runtime
     from engine.store.db import Database
     from engine.store.models import Definition
 
@@ -97,8 +97,8 @@ if __name__ == "__main__":
 
     faulthandler.register(signal.SIGUSR1)  # kill -USR1: every thread's stack, to the log
 
-    import engine.scheduler  # noqa: F401  (the imports that take a while, done before waiting)
-    from engine.cli import main
+    import engine.worker.scheduler  # noqa: F401  (the imports that take a while, done before waiting)
+    from cli.main import main
 
     _install_from_env()
     if os.environ.get(WAIT):

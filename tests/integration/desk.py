@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from engine import queries
-from engine.runtime import Runtime
-from engine.scheduler import Worker
+from engine.desk import queries
+from engine.instances.runtime import Runtime
 from engine.store.models import HistoryEvent, HumanTask, Incident, Instance, Notification, Timer
+from engine.worker.scheduler import Worker
 
 REPORT = {
     "caller": "alice",

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from engine import audit
-from engine.cli import main
-from engine.history import GENESIS
+from cli.main import main
+from engine.audit import anchors, append_only, auditors, chains
+from engine.instances.history import GENESIS
 from engine.store.migrate import alembic_config
 from engine.store.models import (
     AuditAnchor,
@@ -71,7 +71,7 @@ def row(db, instance_id: int, seq: int) -> HistoryEvent:
 
 def tamper(db, *statements) -> None:
     """Run statements with the append-only rules lifted (the sanctioned way around)."""
-    with db.writing() as session, audit.maintenance(session.connection()):
+    with db.writing() as session, append_only.maintenance(session.connection()):
         for statement in statements:
             session.execute(statement)
 
@@ -90,11 +90,11 @@ def cli(db, *args):
 
 def test_an_untouched_history_verifies_clean_with_its_anchors(desk, db):
     numbers = drive(desk, 4)
-    first = audit.write_anchor(db, "test")
+    first = anchors.write_anchor(db, "test")
     more = drive(desk, 2)
     desk.categorize(numbers[2])
-    second = audit.write_anchor(db, "test")
-    report = audit.verify(db)
+    second = anchors.write_anchor(db, "test")
+    report = chains.verify(db)
     assert report.ok, report.problems
     assert report.rows == count_rows(db) > 50
     assert report.chains == len(numbers) + len(more)
@@ -107,10 +107,10 @@ def test_an_untouched_history_verifies_clean_with_its_anchors(desk, db):
 
 def test_an_anchor_holds_only_the_chains_that_moved(desk, db):
     numbers = drive(desk, 3)
-    first = audit.write_anchor(db, "test")
+    first = anchors.write_anchor(db, "test")
     assert first.moved == 3 and first.row_count == count_rows(db)
     desk.categorize(numbers[2])
-    second = audit.write_anchor(db, "test")
+    second = anchors.write_anchor(db, "test")
     with db.reading() as session:
         heads = session.get(AuditAnchor, second.id).heads
     moved = instance_of(desk, numbers[2])
@@ -135,7 +135,7 @@ def test_the_worker_anchors_every_interval_and_only_when_the_history_grew(desk, 
     with db.reading() as session:
         anchors = session.scalars(select(AuditAnchor).order_by(AuditAnchor.id)).all()
     assert [a.created_by for a in anchors] == ["worker", "worker"]
-    assert audit.verify(db).ok
+    assert chains.verify(db).ok
 
 
 # --- the database refuses ---------------------------------------------------------------
@@ -154,17 +154,16 @@ def test_the_worker_anchors_every_interval_and_only_when_the_history_grew(desk, 
 )
 def test_the_database_refuses_to_change_the_protected_tables(desk, db, sql):
     drive(desk, 1)
-    audit.write_anchor(db, "test")
-    with db.writing() as session:
-        audit.record_view(session, "audrey", "audit page")
-    before = audit.verify(db)
+    anchors.write_anchor(db, "test")
+    auditors.record_view(db, "audrey", "audit page")
+    before = chains.verify(db)
     table = sql.split()[1] if sql.startswith("UPDATE") else sql.split()[2]
     with (
         pytest.raises(DBAPIError, match=f"{table} rows are append-only"),
         db.writing() as session,
     ):
         session.execute(text(sql))
-    after = audit.verify(db)
+    after = chains.verify(db)
     assert after.ok and (after.rows, after.anchors) == (before.rows, before.anchors)
 
 
@@ -179,7 +178,7 @@ def test_the_database_refuses_the_other_ways_around_the_rules(desk, db):
         db.writing() as session,
     ):
         session.execute(text(sql))
-    assert audit.verify(db).ok
+    assert chains.verify(db).ok
 
 
 def test_maintenance_puts_the_rules_back(desk, db):
@@ -190,11 +189,11 @@ def test_maintenance_puts_the_rules_back(desk, db):
     with (  # a failed block rolls its change back, the rules' removal included
         pytest.raises(RuntimeError),
         db.writing() as session,
-        audit.maintenance(session.connection()),
+        append_only.maintenance(session.connection()),
     ):
         session.execute(text("DELETE FROM history"))
         raise RuntimeError("changed my mind")
-    assert audit.verify(db).ok and count_rows(db) > 0
+    assert chains.verify(db).ok and count_rows(db) > 0
     with pytest.raises(DBAPIError, match="append-only"), db.writing() as session:
         session.execute(text("DELETE FROM history"))
 
@@ -217,7 +216,7 @@ def test_the_migration_matches_the_models_and_goes_down_and_up(desk, db):
     with db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert [d for d in differences if "audit" in repr(d)] == []
-    assert audit.verify(db).ok
+    assert chains.verify(db).ok
 
 
 # --- tampering, named ----------------------------------------------------------------------
@@ -233,7 +232,7 @@ def test_an_altered_row_is_named_exactly(desk, db):
         .where(HistoryEvent.id == target.id)
         .values(payload={**target.payload, "state": "CANCELLED"}),
     )
-    report = audit.verify(db)
+    report = chains.verify(db)
     assert not report.ok and report.problem_count == 1
     problem = report.first
     assert (problem.kind, problem.instance_id, problem.number, problem.seq, problem.row_id) == (
@@ -254,7 +253,7 @@ def test_an_altered_row_with_its_hash_recomputed_breaks_the_next_link(desk, db):
     victim = instance_of(desk, numbers[0])
     target = row(db, victim, 2)
     tamper(db, update(HistoryEvent).where(HistoryEvent.id == target.id).values(hash="f" * 64))
-    problems = audit.verify(db).problems
+    problems = chains.verify(db).problems
     assert [(p.kind, p.seq) for p in problems] == [("hash mismatch", 2), ("prev link", 3)]
 
 
@@ -263,7 +262,7 @@ def test_a_deleted_middle_row_is_named(desk, db):
     victim = instance_of(desk, numbers[0])
     target = row(db, victim, 5)
     tamper(db, delete(HistoryEvent).where(HistoryEvent.id == target.id))
-    report = audit.verify(db)
+    report = chains.verify(db)
     assert report.problem_count == 1
     problem = report.first
     assert (problem.kind, problem.instance_id, problem.seq) == ("missing seq", victim, 5)
@@ -282,7 +281,7 @@ def test_deleted_last_rows_show_as_a_head_mismatch(desk, db):
             HistoryEvent.instance_id == victim, HistoryEvent.seq >= last - 1
         ),
     )
-    report = audit.verify(db)
+    report = chains.verify(db)
     assert [(p.kind, p.instance_id, p.seq) for p in report.problems] == [
         ("head mismatch", victim, last - 2)
     ]
@@ -293,7 +292,7 @@ def test_a_history_removed_whole_after_an_anchor_is_caught_by_the_anchor(desk, d
     victim = instance_of(desk, numbers[1])
     with db.reading() as session:
         sealed = session.get(Instance, victim).history_seq
-    anchor = audit.write_anchor(db, "test")
+    anchor = anchors.write_anchor(db, "test")
     drive(desk, 1)
     tamper(
         db,
@@ -302,7 +301,7 @@ def test_a_history_removed_whole_after_an_anchor_is_caught_by_the_anchor(desk, d
         .where(Instance.id == victim)
         .values(history_seq=0, history_hash=GENESIS),  # the chain looks empty, not broken
     )
-    report = audit.verify(db)
+    report = chains.verify(db)
     first = report.first
     assert (first.kind, first.instance_id, first.number, first.seq, first.anchor_id) == (
         "missing rows",
@@ -318,7 +317,7 @@ def test_a_deleted_instance_is_caught_by_the_anchor(desk, db):
     numbers = drive(desk, 3)
     victim = instance_of(desk, numbers[2])
     incident_id = desk.incident(numbers[2]).id
-    anchor = audit.write_anchor(db, "test")
+    anchor = anchors.write_anchor(db, "test")
     tamper(
         db,
         delete(HumanTask).where(HumanTask.instance_id == victim),
@@ -329,7 +328,7 @@ def test_a_deleted_instance_is_caught_by_the_anchor(desk, db):
         delete(HistoryEvent).where(HistoryEvent.instance_id == victim),
         delete(Instance).where(Instance.id == victim),
     )
-    report = audit.verify(db)
+    report = chains.verify(db)
     first = report.first
     assert (first.kind, first.instance_id, first.anchor_id) == (
         "missing instance",
@@ -342,11 +341,11 @@ def test_a_deleted_instance_is_caught_by_the_anchor(desk, db):
 def test_a_rewritten_chain_is_caught_by_the_anchor(desk, db):
     """Someone re-chains a history consistently (hashes and head recomputed): only the
     anchor still knows the old hash."""
-    from engine.history import Entry, row_hash
+    from engine.instances.history import Entry, row_hash
 
     numbers = drive(desk, 1)
     victim = instance_of(desk, numbers[0])
-    anchor = audit.write_anchor(db, "test")
+    anchor = anchors.write_anchor(db, "test")
     with db.reading() as session:
         rows = session.scalars(
             select(HistoryEvent)
@@ -371,7 +370,7 @@ def test_a_rewritten_chain_is_caught_by_the_anchor(desk, db):
         prev = digest
     statements.append(update(Instance).where(Instance.id == victim).values(history_hash=prev))
     tamper(db, *statements)
-    report = audit.verify(db)
+    report = chains.verify(db)
     assert [(p.kind, p.seq, p.anchor_id) for p in report.problems] == [
         ("anchor mismatch", len(rows), anchor.id)
     ]
@@ -379,13 +378,13 @@ def test_a_rewritten_chain_is_caught_by_the_anchor(desk, db):
 
 def test_a_tampered_anchor_chain_is_detected(desk, db):
     drive(desk, 2)
-    first = audit.write_anchor(db, "test")
+    first = anchors.write_anchor(db, "test")
     drive(desk, 1)
-    second = audit.write_anchor(db, "test")
+    second = anchors.write_anchor(db, "test")
     drive(desk, 1)
-    third = audit.write_anchor(db, "test")
+    third = anchors.write_anchor(db, "test")
     tamper(db, update(AuditAnchor).where(AuditAnchor.id == first.id).values(row_count=1))
-    problems = audit.verify(db).problems
+    problems = chains.verify(db).problems
     assert (problems[0].kind, problems[0].anchor_id) == ("anchor chain", first.id)
     assert "altered" in problems[0].detail
 
@@ -394,21 +393,21 @@ def test_a_tampered_anchor_chain_is_detected(desk, db):
         update(AuditAnchor).where(AuditAnchor.id == first.id).values(row_count=first.row_count),
         delete(AuditAnchor).where(AuditAnchor.id == second.id),
     )
-    problems = audit.verify(db).problems
+    problems = chains.verify(db).problems
     assert [(p.kind, p.anchor_id) for p in problems] == [("anchor chain", third.id)]
     assert f"anchor {first.id}'s hash" in problems[0].detail
 
 
 def test_verify_one_instance(desk, db):
     numbers = drive(desk, 3)
-    audit.write_anchor(db, "test")
+    anchors.write_anchor(db, "test")
     victim, bystander = (instance_of(desk, n) for n in numbers[:2])
     target = row(db, victim, 3)
     tamper(db, update(HistoryEvent).where(HistoryEvent.id == target.id).values(actor="mallory"))
-    clean = audit.verify(db, instance_id=bystander)
+    clean = chains.verify(db, instance_id=bystander)
     assert clean.ok and clean.chains == 1 and clean.heads_checked == 1
     assert clean.summary().startswith(f"all {clean.rows} rows of instance {bystander} verify")
-    broken = audit.verify(db, instance_id=victim)
+    broken = chains.verify(db, instance_id=victim)
     assert [(p.kind, p.row_id) for p in broken.problems] == [("hash mismatch", target.id)]
 
 
@@ -464,7 +463,7 @@ def views(db) -> list[tuple[str, str]]:
 
 def test_an_auditor_verifies_from_the_page_and_each_look_is_recorded(app, desk, db):
     drive(desk, 2)
-    audit.write_anchor(db, "test")
+    anchors.write_anchor(db, "test")
     audrey = logged_in(app, "audrey")
     page = audrey.get("/audit/")
     assert page.status_code == 200

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 import handlers
 from engine.errors import Conflict, FormInvalid, HandlerFailed, NotFound
-from engine.runtime import Runtime
-from engine.scheduler import Worker
+from engine.instances.runtime import Runtime
 from engine.store.models import Instance
+from engine.worker.scheduler import Worker
 
 from .desk import Desk
 

@@ -3,7 +3,7 @@ from the project's own static files, and sees where the incident waits and the w
 
 from __future__ import annotations
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server
@@ -18,8 +18,7 @@ def test_a_technician_sees_the_diagram_with_the_incidents_path(runtime, frozen_c
     desk = Desk(runtime, frozen_clock)
     number = desk.report()
     desk.categorize(number)  # now it waits at "diagnose"
-    with runtime.db.writing() as session:
-        accounts.set_password(session, "tina", PASSWORD)
+    accounts.set_password(runtime.db, "tina", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
     with live_server(app) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})

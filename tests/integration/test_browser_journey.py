@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server
@@ -29,9 +29,8 @@ def log_in(browser, base: str, username: str) -> Page:
 
 def test_report_claim_categorize_escalate_resolve_confirm(runtime, frozen_clock, screenshots):
     desk = Desk(runtime, frozen_clock)
-    with runtime.db.writing() as session:
-        for name in PEOPLE:
-            accounts.set_password(session, name, PASSWORD)
+    for name in PEOPLE:
+        accounts.set_password(runtime.db, name, PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
     with live_server(app) as base, chromium() as browser:
         alice = log_in(browser, base, "alice")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server
@@ -16,8 +16,7 @@ def test_a_technician_logs_in_sees_the_desk_and_logs_out(runtime, frozen_clock, 
     desk = Desk(runtime, frozen_clock)
     number = desk.report()
     desk.categorize(number)
-    with runtime.db.writing() as session:
-        accounts.set_password(session, "tina", PASSWORD)
+    accounts.set_password(runtime.db, "tina", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
     with live_server(app) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})

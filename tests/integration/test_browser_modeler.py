@@ -11,7 +11,8 @@ import re
 
 from sqlalchemy import select
 
-from engine import accounts, definitions, versions
+from engine.desk import accounts
+from engine.process import definitions, versions
 from engine.store.models import Definition, Incident, Instance
 from web import create_app
 
@@ -82,8 +83,7 @@ def test_a_process_owner_changes_validates_and_deploys_the_process(
     moving = desk.report()  # waits at "Categorize incident": nothing it passed changes
     staying = desk.report(impact="high", urgency="high")  # a major incident:
     desk.categorize(staying)  # it passed "Notify stakeholders", whose way on changes
-    with runtime.db.writing() as session:
-        accounts.set_password(session, "owen", PASSWORD)
+    accounts.set_password(runtime.db, "owen", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
     with live_server(app) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1500, "height": 1000})

@@ -3,7 +3,7 @@ and confirms the fix."""
 
 from __future__ import annotations
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server
@@ -16,8 +16,7 @@ def test_a_user_reports_a_problem_follows_it_and_confirms_the_fix(
     runtime, frozen_clock, screenshots
 ):
     shots = screenshots
-    with runtime.db.writing() as session:
-        accounts.set_password(session, "alice", PASSWORD)
+    accounts.set_password(runtime.db, "alice", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
     with live_server(app) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -4,7 +4,7 @@ fits a phone's screen."""
 
 from __future__ import annotations
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server
@@ -17,8 +17,7 @@ def test_the_queue_updates_without_a_reload(runtime, frozen_clock, screenshots):
     desk = Desk(runtime, frozen_clock)
     first = desk.report(short_description="Wi-Fi drops in room 3")
     desk.categorize(first)
-    with runtime.db.writing() as session:
-        accounts.set_password(session, "tom", PASSWORD)
+    accounts.set_password(runtime.db, "tom", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test", "DESK_REFRESH_SECONDS": 1})
     with live_server(app) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})

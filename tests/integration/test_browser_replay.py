@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine import accounts, replay_steps
+from engine.audit import replay_steps
+from engine.desk import accounts
 from web import create_app
 
 from .browser import chromium, live_server
@@ -33,8 +34,7 @@ def test_an_auditor_steps_through_a_replay_and_sees_the_heatmap(runtime, frozen_
         replay = replay_steps.for_incident(session, number)
     steps = replay.steps
     total = len(steps)
-    with runtime.db.writing() as session:
-        accounts.set_password(session, "audrey", PASSWORD)
+    accounts.set_password(runtime.db, "audrey", PASSWORD)
     app = create_app(runtime.db, {"SECRET_KEY": "browser test"})
 
     with live_server(app) as base, chromium() as browser:

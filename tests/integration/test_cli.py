@@ -6,7 +6,7 @@ import re
 
 from click.testing import CliRunner
 
-from engine.cli import main
+from cli.main import main
 
 
 def run(db, *args):
@@ -58,7 +58,7 @@ def test_incident_show_of_unknown_number_is_a_clean_error(db):
 
 
 def test_deploy_prints_the_new_version_or_unchanged(db, tmp_path):
-    from engine import definitions
+    from engine.process import definitions
 
     run(db, "init")
     source = definitions.bundled()
@@ -79,7 +79,7 @@ def test_deploy_prints_the_new_version_or_unchanged(db, tmp_path):
 def test_worker_once_fires_what_is_due(db, frozen_clock):
     from datetime import timedelta
 
-    from engine.runtime import Runtime
+    from engine.instances.runtime import Runtime
 
     from .desk import Desk
 
@@ -94,7 +94,7 @@ def test_worker_once_fires_what_is_due(db, frozen_clock):
 
 
 def test_messages_can_be_sent_from_the_cli(db, frozen_clock):
-    from engine.runtime import Runtime
+    from engine.instances.runtime import Runtime
 
     from .desk import Desk
 
@@ -114,7 +114,7 @@ def test_messages_can_be_sent_from_the_cli(db, frozen_clock):
 
 
 def test_init_gives_demo_passwords_once_and_a_password_can_be_changed(db):
-    from engine import accounts
+    from engine.desk import accounts
 
     first = run(db, "init")
     assert f"demo password '{accounts.DEMO_PASSWORD}' given to" in first.output
@@ -122,9 +122,8 @@ def test_init_gives_demo_passwords_once_and_a_password_can_be_changed(db):
     assert changed.exit_code == 0 and "password of tina changed" in changed.output
     again = run(db, "init")
     assert "demo password" not in again.output  # every account has one now
-    with db.writing() as session:
-        assert accounts.log_in(session, "tina", "a long new secret") == "tina"
-        assert accounts.log_in(session, "alice", accounts.DEMO_PASSWORD) == "alice"
+    assert accounts.log_in(db, "tina", "a long new secret").username == "tina"
+    assert accounts.log_in(db, "alice", accounts.DEMO_PASSWORD).username == "alice"
     short = run(db, "user", "password", "tina", "--password", "short")
     assert short.exit_code != 0 and "at least 8 characters" in short.output
     unknown = run(db, "user", "password", "nobody", "--password", "long enough")

@@ -22,7 +22,7 @@ final worker sweep in the test process once the killed workers' leases have run 
   acknowledged incident exists with its number; a completed task is gone and completed
   exactly once; a fired escalation rule fired once;
 - `engine.audit.verify` finds every chain and anchor clean;
-- `engine.replay` re-executes every incident identically;
+- `engine.audit.replay` re-executes every incident identically;
 - nothing is stuck: no due timer, escalation rule or notification left behind, no error
   event, and each instance's open-task and timer rows and incident state are what its
   stored workflow state says.
@@ -59,12 +59,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from engine import api_tokens, audit, clock, definitions, projection
-from engine.bpmn import CommandContext, load_workflow
+from engine import clock
+from engine.audit.anchors import write_anchor
+from engine.audit.chains import verify
+from engine.audit.replay import Replayer
+from engine.desk import api_tokens
 from engine.errors import Conflict, DeskflowError
-from engine.replay import Replayer
-from engine.runtime import Runtime
-from engine.scheduler import Worker
+from engine.instances import projection
+from engine.instances.runtime import Runtime
+from engine.process import definitions
+from engine.spiff import CommandContext, load_workflow
 from engine.store.db import Database
 from engine.store.models import (
     EscalationRule,
@@ -75,6 +79,7 @@ from engine.store.models import (
     Notification,
     Timer,
 )
+from engine.worker.scheduler import Worker
 
 from . import crash_clock
 from .crash_clock import FastClock
@@ -879,11 +884,10 @@ def final_sweep(db: Database) -> tuple[Counter[str], list[str]]:
 def test_kill_9_under_load_loses_no_acknowledged_write(db, fast_clock, tmp_path):
     started = time.monotonic()
     Runtime(db).deploy(definitions.bundled(), deployed_by="test")
-    with db.writing() as session:
-        tokens = {
-            name: api_tokens.create_token(session, name, "crash test", created_by="admin")[1]
-            for name in (*TECHNICIANS, *CALLERS, *SPECIALISTS)
-        }
+    tokens = {
+        name: api_tokens.create_token(db, name, "crash test", created_by="admin")[1]
+        for name in (*TECHNICIANS, *CALLERS, *SPECIALISTS)
+    }
 
     run = run_under_fire(db, fast_clock, tokens, tmp_path)
     load, during = run.load, counts(db)
@@ -892,7 +896,7 @@ def test_kill_9_under_load_loses_no_acknowledged_write(db, fast_clock, tmp_path)
     final = clock.FrozenClock(fast_clock.now() + BEYOND_LEASES)
     clock.install(final)  # the fixture puts the previous clock back
     swept, sweep_failures = final_sweep(db)
-    audit.write_anchor(db, "crash test")
+    write_anchor(db, "crash test")
 
     problems = run.problems + check_writes(db, load.attempts)
     problems += check_nothing_stuck(db, final.now())
@@ -904,7 +908,7 @@ def test_kill_9_under_load_loses_no_acknowledged_write(db, fast_clock, tmp_path)
         for attempt in load.attempts
         if attempt.outcome == "refused" and attempt.status != 409
     ]
-    verified = audit.verify(db)
+    verified = verify(db)
     problems += [f"audit verify: {problem}" for problem in verified.problems]
     replayed = Replayer(db).many()
     problems += [f"replay: {verdict}" for verdict in replayed.diverged]

@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine import definitions
-from engine.cli import main
-from engine.definitions import Bundle, SourceFile
+from cli.main import main
 from engine.errors import DiagramInvalid
+from engine.process import definitions
+from engine.process.definitions import Bundle, SourceFile
 from engine.store.models import Definition, Incident, Instance
 
 from .desk import Desk

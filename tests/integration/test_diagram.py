@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from lxml import etree
 
-from engine import definitions
+from engine.process import definitions
 
 from .desk import Desk
 from .web_client import app_with_accounts, logged_in

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from engine import clock
-from engine.cli import main
 from engine.errors import Conflict, DeskflowError, NotFound
 
 from .desk import Desk

@@ -1,4 +1,4 @@
-"""The history exported as an event log (`engine.export`): the XES structure of IEEE 1849,
+"""The history exported as an event log (`engine.audit.export`): the XES structure of IEEE 1849,
 a CSV that keeps every event, the filters, memory that stays flat, `deskflow export`, and
 the auditor's page with its streamed downloads."""
 
@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from lxml import etree, html
 from sqlalchemy import insert, select
 
-from engine import definitions, export, export_csv, export_xes
-from engine.cli import main
-from engine.demo import run_demo
+from cli.main import main
+from engine.audit import event_log, export, export_csv, export_xes
+from engine.desk.demo import run_demo
+from engine.process import definitions
 from engine.store.models import AuditView, HistoryEvent, Incident, Instance
 from tests.integration.desk import Desk
 from tests.integration.web_client import app_with_accounts, logged_in
@@ -87,8 +88,8 @@ def story(desk) -> dict[str, str]:
     return {"printed": printed, "breached": breached, "request": request, "opened": opened}
 
 
-def exported(db, fmt: str, filters: export.Filters | None = None, people: bool = False) -> bytes:
-    return b"".join(export.export(db, fmt, filters or export.Filters(), people))
+def exported(db, fmt: str, filters: event_log.Filters | None = None, people: bool = False) -> bytes:
+    return b"".join(export.export(db, fmt, filters or event_log.Filters(), people))
 
 
 def csv_rows(data: bytes) -> list[dict[str, str]]:
@@ -253,8 +254,8 @@ def lifecycle_of(row: HistoryEvent, started: set[str]) -> str | None:
 
 
 def test_a_csv_round_trip_keeps_every_event(db, story):
-    with export.snapshot(db) as connection:
-        stream = export.events(connection, export.Filters(), True)
+    with event_log.snapshot(db) as connection:
+        stream = event_log.events(connection, event_log.Filters(), True)
         expected = [export_csv.csv_row(e, True) for e in stream]
     data = exported(db, "csv", people=True)
     rows = csv_rows(data)
@@ -290,7 +291,7 @@ def test_a_csv_round_trip_keeps_every_event(db, story):
 
 
 def cases(db, **filters) -> list[str]:
-    rows = csv_rows(exported(db, "csv", export.Filters(**filters)))
+    rows = csv_rows(exported(db, "csv", event_log.Filters(**filters)))
     return sorted({r["case_id"] for r in rows})
 
 
@@ -299,8 +300,8 @@ def test_the_filters_choose_whole_incidents(db, story):
     assert cases(db) == everything
     assert cases(db, version=1) == sorted(everything[:3])
     assert cases(db, version=2) == [story["opened"]]
-    assert cases(db, since=export.parse_time("2026-01-06")) == [story["opened"]]
-    until = export.parse_time("2026-01-05", end_of_day=True)
+    assert cases(db, since=event_log.parse_time("2026-01-06")) == [story["opened"]]
+    until = event_log.parse_time("2026-01-05", end_of_day=True)
     assert cases(db, until=until) == sorted([story["printed"], story["breached"], story["request"]])
     assert cases(db, categories=("printing",)) == [story["printed"]]
     assert cases(db, categories=("printing", "software")) == sorted(
@@ -313,7 +314,7 @@ def test_the_filters_choose_whole_incidents(db, story):
     assert story["printed"] not in cases(db, priorities=(priority,))
     assert cases(db, groups=("network-ops",)) == [story["breached"]]
     assert cases(db, groups=("nobody",)) == []
-    whole = csv_rows(exported(db, "csv", export.Filters(categories=("printing",))))
+    whole = csv_rows(exported(db, "csv", event_log.Filters(categories=("printing",))))
     assert whole[0]["element_id"] == "problem_reported" and whole[-1]["element_id"] == "closed"
 
 
@@ -362,9 +363,9 @@ def multiply(db, times: int) -> None:
             )
 
 
-def peak_while_exporting(db, fmt: str, filters: export.Filters) -> tuple[int, int, int]:
+def peak_while_exporting(db, fmt: str, filters: event_log.Filters) -> tuple[int, int, int]:
     """(peak bytes allocated, bytes written, events) of one export, output not kept."""
-    stats = export.Stats()
+    stats = event_log.Stats()
     tracemalloc.start()
     try:
         size = sum(len(chunk) for chunk in export.export(db, fmt, filters, stats=stats))
@@ -376,12 +377,12 @@ def peak_while_exporting(db, fmt: str, filters: export.Filters) -> tuple[int, in
 
 def test_a_large_export_streams_in_flat_memory(db, runtime):
     run_demo(runtime, 20, seed=3)
-    exported(db, "xes", export.Filters(groups=("nobody",)))  # imports and caches warmed
-    few = {fmt: peak_while_exporting(db, fmt, export.Filters()) for fmt in ("xes", "csv")}
+    exported(db, "xes", event_log.Filters(groups=("nobody",)))  # imports and caches warmed
+    few = {fmt: peak_while_exporting(db, fmt, event_log.Filters()) for fmt in ("xes", "csv")}
     multiply(db, 20)  # 400 demo incidents
     for fmt in ("xes", "csv"):
         some_peak, some_size, some_events = few[fmt]
-        peak, size, events = peak_while_exporting(db, fmt, export.Filters())
+        peak, size, events = peak_while_exporting(db, fmt, event_log.Filters())
         assert events == 20 * some_events > 10_000
         assert size >= 19 * some_size
         assert peak < size / 3, (fmt, peak, size)  # a fraction of what was written

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from engine import clock, sla_view
+from engine import clock
+from engine.desk import sla_view
 
 from .desk import Desk
 

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine import definitions, lint
-from engine.cli import main
-from engine.definitions import Bundle, SourceFile
+from cli.main import main
 from engine.errors import DiagramInvalid, ProcessError
+from engine.process import definitions, lint
+from engine.process.definitions import Bundle, SourceFile
 from engine.store.models import Definition
 
 from .desk import Desk

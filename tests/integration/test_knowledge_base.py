@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import clock, knowledge_base
+from engine import clock
+from engine.desk import knowledge_base
 from engine.store.models import Article
 
 from .desk import Desk

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine.bpmn import state_json
+from engine.spiff import state_json
 from engine.store.models import Instance
 
 from .desk import Desk
@@ -276,7 +276,7 @@ def test_missed_status_updates_are_not_sent_in_a_burst(desk):
 def test_stored_state_equals_a_fresh_serialization_at_every_step(desk):
     # The runtime keeps restored workflows between commands and reuses the serialized
     # form of finished tasks; what it stores must be what a cold load-and-dump gives.
-    from engine.bpmn import CommandContext, dump_workflow, load_workflow
+    from engine.spiff import CommandContext, dump_workflow, load_workflow
 
     number = desk.report()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from engine import definitions
+from engine.process import definitions
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "web" / "modeler" / "roundtrip.mjs"

@@ -16,10 +16,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from engine.cli import main
-from engine.mail import MailSettings
-from engine.outbox import CLAIM_LEASE, failed_notifications
-from engine.scheduler import Worker
+from cli.main import main
+from engine.worker.mail import MailSettings
+from engine.worker.outbox import CLAIM_LEASE, failed_notifications
+from engine.worker.scheduler import Worker
 
 from .desk import Desk
 

@@ -1,6 +1,6 @@
 """Mail settings from the environment, the backoff, and the mail a notification becomes.
 
-No database here: these are the pieces `engine.mail` gives the worker.
+No database here: these are the pieces `engine.worker.mail` gives the worker.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.mail import (
+from engine.worker.mail import (
     MailSettings,
     MailSettingsInvalid,
     SmtpTransport,

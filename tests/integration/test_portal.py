@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from engine import accounts
+from engine.desk import accounts
 from engine.store.models import Incident
 from web import create_app
 
@@ -23,9 +23,8 @@ REPORT = {
 
 @pytest.fixture
 def app(runtime):
-    with runtime.db.writing() as session:
-        for name in ("alice", "bob", "tina"):
-            accounts.set_password(session, name, PASSWORD)
+    for name in ("alice", "bob", "tina"):
+        accounts.set_password(runtime.db, name, PASSWORD)
     return create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
 
 

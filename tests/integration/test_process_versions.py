@@ -13,9 +13,10 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine import definitions, queries
-from engine.cli import main
-from engine.definitions import Bundle, SourceFile
+from cli.main import main
+from engine.desk import queries
+from engine.process import definitions
+from engine.process.definitions import Bundle, SourceFile
 from engine.store.models import Base, Definition, Draft, Incident, Instance
 
 from .desk import Desk

@@ -49,21 +49,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import (
-    accounts,
-    api_tokens,
-    audit,
-    clock,
-    definitions,
-    directory,
-    knowledge_base,
-    projection,
-)
-from engine.bpmn import CommandContext, load_workflow
+from engine import clock
+from engine.audit.append_only import maintenance
+from engine.audit.chains import verify
+from engine.audit.replay import Replayer
+from engine.desk import accounts, api_tokens, directory, knowledge_base
 from engine.errors import Conflict
-from engine.locks import facts
-from engine.replay import Replayer
-from engine.runtime import Runtime
+from engine.instances import projection
+from engine.instances.locks import facts
+from engine.instances.runtime import Runtime
+from engine.process import definitions
+from engine.spiff import CommandContext, load_workflow
 from engine.store.db import Database
 from engine.store.models import Base, HumanTask, Incident, Instance, Timer
 from handlers.catalog import catalog
@@ -444,20 +440,18 @@ def stack(migrated: Database, tmp_path_factory) -> Iterator[Stack]:
     workflows by instance id, so ids must not be reused under it), the bundled process,
     the people's passwords and tokens, and gunicorn serving it."""
     db = migrated
-    with db.writing() as session, audit.maintenance(session.connection()):
+    with db.writing() as session, maintenance(session.connection()):
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(table.delete())
         directory.seed(session, catalog())
         knowledge_base.seed(session)
     runtime = Runtime(db)
     runtime.deploy(definitions.bundled(), deployed_by="test")
-    with db.writing() as session:
-        for name in BROWSERS:
-            accounts.set_password(session, name, PASSWORD)
-        tokens = {
-            name: api_tokens.create_token(session, name, "race tests", "admin")[1]
-            for name in API_USERS
-        }
+    for name in BROWSERS:
+        accounts.set_password(db, name, PASSWORD)
+    tokens = {
+        name: api_tokens.create_token(db, name, "race tests", "admin")[1] for name in API_USERS
+    }
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with served.gunicorn(db.url, log) as server:
         browsers = {
@@ -551,7 +545,7 @@ def record_problems(stack: Stack, number: str) -> list[str]:
     verdict = stack.replayer.one(number)
     if not verdict.identical:
         problems.append(f"replay: {verdict}")
-    report = audit.verify(stack.db, instance_id=instance.id)
+    report = verify(stack.db, instance_id=instance.id)
     if not report.ok:
         problems.append(f"audit: {report.summary()}")
     return problems

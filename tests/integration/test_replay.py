@@ -1,4 +1,4 @@
-"""Re-execution and what-if (engine/replay, engine/what_if.py): every demo path replays
+"""Re-execution and what-if (engine/replay, engine/audit/what_if.py): every demo path replays
 identically from its recorded inputs; a changed handler rule or diagram is reported at the
 step and element where the re-run parts from the record; what-if shows up in the modeler
 (its JSON endpoint, process owners only) before deploying; `deskflow replay` exit codes."""
@@ -19,14 +19,16 @@ from click.testing import CliRunner
 import handlers.escalate
 import handlers.registry
 import handlers.sla
-from engine import clock, definitions, drafts, what_if
-from engine.cli import main
-from engine.definitions import Bundle, SourceFile
-from engine.demo import ALL_PATHS, run_demo
+from cli.main import main
+from engine import clock
+from engine.audit import what_if
+from engine.audit.replay import Replayer, fastwalk
+from engine.desk.demo import ALL_PATHS, run_demo
 from engine.errors import HandlerFailed
-from engine.migration import Migrator
-from engine.replay import Replayer, fastwalk
-from engine.versions import PROCESS_KEY
+from engine.instances.migration import Migrator
+from engine.process import definitions, drafts
+from engine.process.definitions import Bundle, SourceFile
+from engine.process.versions import PROCESS_KEY
 from handlers.catalog import catalog
 
 from .desk import Desk
@@ -305,11 +307,10 @@ def test_an_input_the_other_version_cannot_take_is_the_difference(desk, runtime)
 def test_the_what_if_endpoint_answers_process_owners(desk, runtime):
     p2 = finished(desk, impact="medium", urgency="high")
     finished(desk)
-    with runtime.db.writing() as session:
-        draft = drafts.create(session, "owen", base_version=1, key=PROCESS_KEY)
-        text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P2)
-        drafts.save(session, draft.id, "owen", bpmn=text)
-        draft_id = draft.id
+    draft = drafts.create(runtime.db, "owen", base_version=1, key=PROCESS_KEY)
+    text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P2)
+    drafts.save(runtime.db, draft.id, "owen", bpmn=text)
+    draft_id = draft.id
     app = app_with_accounts(runtime, "owen", "tina")
     owen = logged_in(app, "owen")
 
@@ -338,11 +339,10 @@ def test_the_what_if_endpoint_answers_process_owners(desk, runtime):
 
 def test_a_broken_draft_gets_its_problems_not_a_report(desk, runtime):
     finished(desk)
-    with runtime.db.writing() as session:
-        draft = drafts.create(session, "owen", base_version=1, key=PROCESS_KEY)
-        text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P1 + "<oops")
-        drafts.save(session, draft.id, "owen", bpmn=text)
-        draft_id = draft.id
+    draft = drafts.create(runtime.db, "owen", base_version=1, key=PROCESS_KEY)
+    text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P1 + "<oops")
+    drafts.save(runtime.db, draft.id, "owen", bpmn=text)
+    draft_id = draft.id
     owen = logged_in(app_with_accounts(runtime, "owen"), "owen")
     answer = owen.get(f"/process/api/drafts/{draft_id}/what-if")
     assert answer.status_code == 422
@@ -403,11 +403,10 @@ def test_the_modeler_shows_what_if_after_a_clean_validation(desk, runtime, scree
 
     finished(desk, impact="medium", urgency="high")  # priority 2
     finished(desk)
-    with runtime.db.writing() as session:
-        draft = drafts.create(session, "owen", base_version=1, key=PROCESS_KEY)
-        text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P2)
-        drafts.save(session, draft.id, "owen", bpmn=text)
-        draft_id = draft.id
+    draft = drafts.create(runtime.db, "owen", base_version=1, key=PROCESS_KEY)
+    text = drafts.bundle_of(draft).bpmn.text.replace(MAJOR_IF_P1, MAJOR_IF_P2)
+    drafts.save(runtime.db, draft.id, "owen", bpmn=text)
+    draft_id = draft.id
     app = app_with_accounts(runtime, "owen")
     with live_server(app) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1500, "height": 1000})

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine import clock
-from engine.replay import Replayer
+from engine.audit.replay import Replayer
 
 from .desk import Desk
 

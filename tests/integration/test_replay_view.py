@@ -9,9 +9,9 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from engine import diagram_path, heatmap, replay_steps
-from engine.definitions import BPMN_NS
-from engine.export import Filters
+from engine.audit import diagram_path, heatmap, replay_steps
+from engine.audit.event_log import Filters
+from engine.process.definitions import BPMN_NS
 from engine.store.models import AuditView
 
 from .desk import Desk

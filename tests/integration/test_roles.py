@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from engine import accounts
+from engine.desk import accounts
 from engine.store.models import Membership, User
 from web import create_app
 from web.auth import ROLES
@@ -86,22 +86,27 @@ ALLOWED: dict[str, frozenset[str] | str] = {
             "migrate_page",
             "migrate",
             "draft_forms",
-            "api_versions",
-            "api_version",
-            "api_rollback",
-            "api_create_draft",
-            "api_drafts",
-            "api_draft",
-            "api_save_draft",
-            "api_delete_draft",
-            "api_validate_draft",
-            "api_deploy_draft",
-            "api_operators",
-            "api_diff",
-            "api_dry_run",
-            "api_migrate",
-            "api_what_if",
-            "api_unknown",
+        )
+    },
+    **{
+        f"process_api.{name}": frozenset({"process_owner"})
+        for name in (
+            "list_versions",
+            "show_version",
+            "rollback",
+            "create_draft",
+            "list_drafts",
+            "show_draft",
+            "save_draft",
+            "delete_draft",
+            "validate_draft",
+            "deploy_draft",
+            "list_operators",
+            "diff",
+            "dry_run",
+            "migrate",
+            "what_if_report",
+            "unknown",
         )
     },
 }
@@ -128,8 +133,8 @@ def app(runtime):
         session.flush()
         session.add(Membership(group_name="service-desk", username="only-technician"))
         session.add(Membership(group_name="network-ops", username="only-specialist"))
-        for role in ROLES:
-            accounts.set_password(session, f"only-{role}", PASSWORD)
+    for role in ROLES:
+        accounts.set_password(runtime.db, f"only-{role}", PASSWORD)
     return create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from engine import accounts
+from engine.desk import accounts
 from engine.store.models import User
 from web import create_app
 from web.auth import requires
@@ -20,9 +20,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def app(db, frozen_clock) -> Flask:
-    with db.writing() as session:
-        accounts.set_password(session, "tina", PASSWORD)
-        accounts.set_password(session, "audrey", PASSWORD)
+    accounts.set_password(db, "tina", PASSWORD)
+    accounts.set_password(db, "audrey", PASSWORD)
     app = create_app(db, {"TESTING": True, "SECRET_KEY": "test secret"})
 
     @app.get("/auditors-only")
@@ -105,8 +104,7 @@ def test_many_failed_log_ins_from_one_address_are_throttled(client, db, frozen_c
 def test_a_password_change_ends_the_accounts_sessions(client, db):
     log_in(client, "audrey")
     assert client.get("/").status_code == 200
-    with db.writing() as session:
-        accounts.set_password(session, "audrey", "a new long password")
+    accounts.set_password(db, "audrey", "a new long password")
     answer = client.get("/")
     assert answer.status_code == 302 and answer.location.startswith("/login")
 

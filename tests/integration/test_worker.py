@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.mail import Outgoing
-from engine.outbox import CLAIM_LEASE
-from engine.scheduler import Worker
 from engine.store.models import Notification
+from engine.worker.mail import Outgoing
+from engine.worker.outbox import CLAIM_LEASE
+from engine.worker.scheduler import Worker
 
 from .desk import Desk
 

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from engine import failures, outbox
-from engine.cli import main
-from engine.scheduler import Worker
+from cli.main import main
 from engine.store.models import Instance
+from engine.worker import failures, outbox
+from engine.worker.scheduler import Worker
 
 from .desk import Desk
 from .web_client import app_with_accounts, logged_in, post

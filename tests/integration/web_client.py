@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engine import accounts
+from engine.desk import accounts
 from web import create_app
 
 PASSWORD = "correct horse battery"
@@ -13,9 +13,8 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def app_with_accounts(runtime, *usernames: str):
     """The web app on the runtime's database, `usernames` able to log in with PASSWORD."""
-    with runtime.db.writing() as session:
-        for name in usernames:
-            accounts.set_password(session, name, PASSWORD)
+    for name in usernames:
+        accounts.set_password(runtime.db, name, PASSWORD)
     return create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
 
 

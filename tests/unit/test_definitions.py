@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from engine import definitions
-from engine.definitions import Bundle, SourceFile, compile_bundle, parse_xml
 from engine.errors import DiagramInvalid
+from engine.process import definitions
+from engine.process.definitions import Bundle, SourceFile, compile_bundle, parse_xml
 
 
 def bundled_with(bpmn: str | None = None, dmn: str | None = None) -> Bundle:
@@ -190,7 +190,7 @@ def test_form_subcategories_must_belong_to_their_category_as_in_the_catalog():
 
 def test_a_subcategory_of_another_category_is_refused_next_to_the_field():
     from engine.errors import FormInvalid
-    from engine.forms import validate_form
+    from engine.process.forms import validate_form
 
     schema = definitions.bundled().forms["categorize"]
     ok = validate_form("categorize", schema, {"category": "email", "subcategories": ["spam"]})

@@ -1,4 +1,4 @@
-"""The way an instance came through its diagram, from its history (engine.diagram_path)."""
+"""The way an instance came through its diagram, from its history (engine.audit.diagram_path)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.definitions import SourceFile
-from engine.diagram_path import path_through, sequence_flows, steps
+from engine.audit.diagram_path import path_through, sequence_flows, steps
 from engine.errors import DiagramInvalid
+from engine.process.definitions import SourceFile
 
 # start -> a -> split (parallel) -> b, c -> join (parallel) -> check (exclusive)
 #   check -> a (again: a loop) | end

@@ -11,16 +11,16 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.util.task import TaskState
 
-from engine import definitions, expressions
-from engine.bpmn import (
+from engine.process import definitions, expressions, whitelist
+from engine.process.definitions import compile_bundle
+from engine.process.expressions import ExpressionRefused, ExpressionStopped, compiled, evaluate
+from engine.spiff import (
     CommandContext,
     ExpressionFailed,
     ExpressionTaskFailed,
     _Environment,
     new_workflow,
 )
-from engine.definitions import compile_bundle
-from engine.expressions import ExpressionRefused, ExpressionStopped, compiled, evaluate
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
@@ -114,7 +114,7 @@ def test_the_largest_bundled_expression_is_far_below_the_node_limit():
     import ast
 
     largest = max(len(list(ast.walk(ast.parse(e, mode="eval")))) for e in bundled_expressions())
-    assert largest <= 20 < expressions.MAX_NODES
+    assert largest <= 20 < whitelist.MAX_NODES
 
 
 @pytest.mark.parametrize(
@@ -270,9 +270,9 @@ def test_task_data_cannot_bring_builtins_back_and_is_not_changed():
 
 
 def test_the_evaluator_offers_only_the_whitelisted_functions():
-    offered = {k for k in expressions.BUILTINS if not k.startswith("_")}
-    assert offered == expressions.FUNCTIONS | {"True", "False", "None"}
-    assert not {"open", "eval", "exec", "__import__", "getattr", "type"} & set(expressions.BUILTINS)
+    offered = {k for k in whitelist.BUILTINS if not k.startswith("_")}
+    assert offered == whitelist.FUNCTIONS | {"True", "False", "None"}
+    assert not {"open", "eval", "exec", "__import__", "getattr", "type"} & set(whitelist.BUILTINS)
 
 
 # --- through the engine ----------------------------------------------------------------

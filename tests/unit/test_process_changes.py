@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from engine import definitions, drafts
-from engine.definitions import Bundle, SourceFile
-from engine.version_diff import diff_bundles
+from engine.process import definitions, drafts
+from engine.process.definitions import Bundle, SourceFile
+from engine.process.version_diff import diff_bundles
 
 
 def changed(*pairs: tuple[str, str], forms=None, dmn_text=None) -> Bundle:

@@ -1,4 +1,4 @@
-// Deskflow modeler: the process owner's JSON endpoints (web/process.py), with the session's
+// Deskflow modeler: the process owner's JSON endpoints (web/process_api.py), with the session's
 // CSRF token on every change and failures turned into sentences.
 
 const REASONS = {

@@ -221,7 +221,7 @@ class ModelerPage {
     }
   }
 
-  // After a clean validation: the last incidents re-run on the draft (engine/what_if.py),
+  // After a clean validation: the last incidents re-run on the draft (engine/audit/what_if.py),
   // "Of the last 500 incidents, 37 would take a different path, most at 'Triage'".
   async whatIf() {
     const asked = (this.whatIfAsked = (this.whatIfAsked || 0) + 1);

@@ -1,0 +1,125 @@
+"""Accounts: passwords (hashed with scrypt) and logging in, throttled per account and
+per address.
+
+After `MAX_FAILURES` wrong passwords in a row an account is locked for `LOCKOUT`; a
+right password while locked does not open it. An address (the client's IP) with
+`MAX_ADDRESS_FAILURES` failed log-ins — any names — within `LOCKOUT` is refused until
+the oldest of them is that old, so guessing across many accounts is slowed too. An
+unknown user name costs the same hash check as a known one, so timing does not tell
+which names exist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine import clock
+from engine.errors import DeskflowError
+from engine.store.db import Database
+from engine.store.models import LoginFailure, User
+
+MAX_FAILURES = 5
+MAX_ADDRESS_FAILURES = 20
+LOCKOUT = timedelta(minutes=15)
+MIN_LENGTH = 8
+_NOBODY = generate_password_hash("not a password of anyone")
+
+
+class LoginRefused(DeskflowError):
+    """Wrong name or password, or the account is locked for a while."""
+
+
+def set_password(db: Database, username: str, password: str) -> None:
+    """Give `username` a new password (at least MIN_LENGTH characters); unlocks the account.
+    The account's sessions end (the web app ties them to the password)."""
+    if len(password) < MIN_LENGTH:
+        raise DeskflowError(f"a password needs at least {MIN_LENGTH} characters")
+    password_hash = generate_password_hash(password)  # scrypt outside the transaction
+    with db.writing() as session:
+        user = session.get(User, username)
+        if user is None:
+            raise DeskflowError(f"no user '{username}'")
+        user.password_hash = password_hash
+        user.failed_logins, user.locked_until = 0, None
+
+
+def log_in(db: Database, username: str, password: str, address: str = "") -> User:
+    """The account, if `password` is theirs and neither the account nor the `address` is
+    locked out; else LoginRefused, raised after the failure is counted (committed)."""
+    with db.writing() as session:
+        try:
+            name = _log_in(session, username, password, address)
+        except LoginRefused as refused:
+            failure = refused
+        else:
+            user = session.get(User, name)
+            assert user is not None  # just found
+            return user
+    raise failure
+
+
+def _log_in(session: Session, username: str, password: str, address: str) -> str:
+    now = clock.now()
+    if address:
+        _check_address(session, address, now)
+    try:
+        return _check_password(session, username, password, now)
+    except LoginRefused:
+        if address:
+            session.add(LoginFailure(address=address[:64], at=now))
+        raise
+
+
+def _check_address(session: Session, address: str, now: datetime) -> None:
+    since = now - LOCKOUT
+    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    failures, oldest = session.execute(
+        select(func.count(), func.min(LoginFailure.at)).where(
+            LoginFailure.address == address[:64], LoginFailure.at >= since
+        )
+    ).one()
+    if failures >= MAX_ADDRESS_FAILURES:
+        minutes = max(1, int((oldest + LOCKOUT - now).total_seconds() // 60) + 1)
+        raise LoginRefused(
+            f"too many failed log-ins from your address: try again in {minutes} minute(s)"
+        )
+
+
+def _check_password(session: Session, username: str, password: str, now: datetime) -> str:
+    user = session.get(User, username.strip().lower())
+    if user is None or user.password_hash is None:
+        check_password_hash(_NOBODY, password)
+        raise LoginRefused("wrong user name or password")
+    if user.locked_until is not None and user.locked_until > now:
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60))
+        raise LoginRefused(
+            f"too many wrong passwords: this account is locked for {minutes} more minute(s)"
+        )
+    if not check_password_hash(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILURES:
+            user.failed_logins, user.locked_until = 0, now + LOCKOUT
+        raise LoginRefused("wrong user name or password")
+    user.failed_logins, user.locked_until = 0, None
+    return user.username
+
+
+DEMO_PASSWORD = "deskflow-demo"
+
+
+def give_demo_passwords(session: Session) -> list[str]:
+    """Give every account without a password the demo password; returns their names.
+    An account whose password was set (or changed) keeps it. The password is public, so
+    one hash (one salt) serves them all: scrypt once, not once per account."""
+    users = session.scalars(
+        select(User).where(User.password_hash.is_(None)).order_by(User.username)
+    )
+    named, demo_hash = [], generate_password_hash(DEMO_PASSWORD)
+    for user in users:
+        user.password_hash = demo_hash
+        named.append(user.username)
+    return named

@@ -1,0 +1,2 @@
+"""Background work: due timers, automated escalations, anchors, and delivering the
+notification outbox as mail."""
