@@ -7,7 +7,8 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # `deskflow_bench_http` there (never in the one named here, never in `test`).
 PG_URL_BENCH ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run demo worker test test-unit test-sqlite test-postgres lint bench bench-http clean
+.PHONY: install run demo worker test test-unit test-sqlite test-postgres test-wheel test-random \
+	lint bench bench-http clean
 
 $(BIN)/deskflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,18 +44,35 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The suites run on pytest-xdist workers (XDIST=-n 4 for more, XDIST= for one process).
+# Every worker has its own SQLite file, or on PostgreSQL its own database beside PG_URL's
+# (`test_gw0`, `test_gw1`, … created when missing; see tests/integration/conftest.py).
+XDIST ?= -n 2
+
 test-unit: install
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q $(XDIST) tests/unit
 
 test-sqlite: install
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q $(XDIST) tests/integration
 
 # Runs on the PostgreSQL named by PG_URL; set SKIP_POSTGRES=1 to leave it out locally.
 test-postgres: install
 	@if [ -n "$$SKIP_POSTGRES" ]; then echo "SKIP_POSTGRES set: PostgreSQL tests not run"; \
-	else DESKFLOW_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q tests/integration; fi
+	else DESKFLOW_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q $(XDIST) tests/integration; fi
 
-test: lint test-unit test-sqlite test-postgres
+# Builds the wheel (with the front-end files `make install` vendored), installs it in a
+# clean venv in a temporary folder and runs init, a demo and replay --all there.
+test-wheel: install
+	PYTHON=$(PYTHON) BUILD_PYTHON=$(BIN)/python scripts/wheel_check.sh
+
+test: lint test-unit test-sqlite test-postgres test-wheel
+
+# The unit and SQLite integration tests in a random order (pytest-random-order); the seed
+# is printed: `make test-random SEED=N` repeats an order.
+SEED ?= $(shell date +%s)
+test-random: install
+	$(BIN)/pytest -q $(XDIST) --random-order-bucket=global \
+		--random-order-seed=$(SEED) tests/unit tests/integration
 
 bench: install
 	$(BIN)/python -m bench

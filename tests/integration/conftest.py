@@ -2,7 +2,8 @@
 
 The backend is SQLite (a file in a temporary folder) unless `DESKFLOW_TEST_DATABASE_URL`
 names another one, e.g. postgresql://postgres@127.0.0.1:5432/test. `.ci/run` runs this
-suite once per backend.
+suite once per backend, with pytest-xdist: every worker has its own SQLite file, or its
+own PostgreSQL database beside the named one (`test_gw0`, `test_gw1`, …).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
+from sqlalchemy.exc import DBAPIError
 
 from engine.audit import append_only
 from engine.desk import directory, knowledge_base
@@ -28,8 +30,33 @@ from handlers.catalog import catalog
 def database_url(tmp_path_factory) -> str:
     url = os.environ.get("DESKFLOW_TEST_DATABASE_URL")
     if url:
-        return url
+        return per_worker_database(url, os.environ.get("PYTEST_XDIST_WORKER"))
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'deskflow-test.db'}"
+
+
+def per_worker_database(url: str, worker: str | None) -> str:
+    """Under pytest-xdist, each worker's own PostgreSQL database beside the one `url` names:
+    `<name>_gw0`, `<name>_gw1`, … (created when missing, from the server's `postgres`
+    maintenance database), so workers never empty each other's tables. Without xdist, or
+    on another backend, `url` itself."""
+    parsed = make_url(url)
+    if not worker or not parsed.drivername.startswith("postgresql") or not parsed.database:
+        return url
+    name = f"{parsed.database}_{worker}"
+    maintenance = Database(parsed.set(database="postgres").render_as_string(False))
+    try:
+        with maintenance.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            exists = text("SELECT 1 FROM pg_database WHERE datname = :name")
+            if conn.execute(exists, {"name": name}).first() is None:
+                quoted = conn.dialect.identifier_preparer.quote(name)
+                try:
+                    conn.execute(text(f"CREATE DATABASE {quoted}"))
+                except DBAPIError:  # unless another run created it meanwhile
+                    if conn.execute(exists, {"name": name}).first() is None:
+                        raise
+    finally:
+        maintenance.dispose()
+    return parsed.set(database=name).render_as_string(False)
 
 
 @pytest.fixture(scope="session")
