@@ -47,7 +47,7 @@ lint: install
 # The suites run on pytest-xdist workers (XDIST=-n 4 for more, XDIST= for one process).
 # Every worker has its own SQLite file, or on PostgreSQL its own database beside PG_URL's
 # (`test_gw0`, `test_gw1`, … created when missing; see tests/integration/conftest.py).
-XDIST ?= -n 2
+XDIST ?= -n 2 --dist loadgroup
 
 test-unit: install
 	$(BIN)/pytest -q $(XDIST) tests/unit

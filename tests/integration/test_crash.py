@@ -810,7 +810,7 @@ def run_under_fire(db: Database, fast: FastClock, tokens: dict[str, str], folder
     }
     kills: Counter[str] = Counter()
     stop = threading.Event()
-    server = workers = None
+    server = workers = killing = None
     try:
         server = Gunicorn(env, folder / "gunicorn.log")
         workers = DeskflowWorkers(db, env, folder)
@@ -840,11 +840,12 @@ def run_under_fire(db: Database, fast: FastClock, tokens: dict[str, str], folder
         seconds = time.monotonic() - started
     finally:
         stop.set()
+        if killing is not None:  # a kill under way ends before the processes are stopped
+            killing.join()
         if workers is not None:
             workers.stop()
         if server is not None:
             server.stop()
-    killing.join()
     problems = [f"a deskflow worker ended by itself: {exit}" for exit in workers.exited]
     if server.process.returncode not in (0, -signal.SIGTERM):
         problems.append(f"gunicorn's arbiter exited with {server.process.returncode}")

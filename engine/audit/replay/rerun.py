@@ -122,13 +122,16 @@ def batch_mode() -> Iterator[None]:
 READS_STORED_STATE = (registry.KNOWLEDGE_PARAMETER, registry.ARTICLES_PARAMETER)
 
 
-@functools.lru_cache(maxsize=256)
-def reuses_recorded_result(operator: str) -> bool:
+def reuses_recorded_result(operator: str | None) -> bool:
     """Whether a replay takes `operator`'s recorded result instead of running it: the
     handlers that read what the desk learned or stored, which has changed since."""
-    func = registry.OPERATORS.get(operator)
-    if func is None:
-        return False
+    func = registry.OPERATORS.get(operator or "")
+    return func is not None and _reads_stored_state(func)
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_stored_state(func) -> bool:
+    """Judged once per function (not per name: a handler registered anew is judged anew)."""
     return any(name in inspect.signature(func).parameters for name in READS_STORED_STATE)
 
 
