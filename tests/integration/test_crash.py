@@ -101,7 +101,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SPEED = 240  # one second of the run is four minutes of the desk's clock
 CLIENTS = 4
-INCIDENTS_PER_CLIENT = 14
+INCIDENTS_PER_CLIENT = 14  # then more, up to MORE_INCIDENTS, until MIN_KILLS kills are done
+MORE_INCIDENTS = 40
+MIN_KILLS = 12
 LOAD_SECONDS = 35  # the load stops by then, whatever is left of it
 MAX_STEPS = 14  # actions on one incident
 GUNICORN_WORKERS = 3
@@ -407,6 +409,7 @@ class Load:
         self.crashes: list[str] = []  # a client thread that raised
         self._markers = itertools.count(1)
         self.deadline = 0.0
+        self.enough: Callable[[], bool] = lambda: True  # killed enough to judge the run
 
     def marker(self) -> str:
         return f"mk{next(self._markers):05d}"
@@ -443,7 +446,10 @@ class Load:
         created = 0
         while time.monotonic() < self.deadline:
             active = [case for case in mine if not case.finished]
-            if created < INCIDENTS_PER_CLIENT and (not active or rng.random() < 0.3):
+            may_create = created < INCIDENTS_PER_CLIENT or (
+                created < MORE_INCIDENTS and not self.enough()
+            )  # a fast machine would otherwise finish the load before the kills
+            if may_create and (not active or rng.random() < 0.3):
                 created += 1
                 case = self.report(index, rng, first=not mine)
                 if case is not None:
@@ -815,6 +821,7 @@ def run_under_fire(db: Database, fast: FastClock, tokens: dict[str, str], folder
         server = Gunicorn(env, folder / "gunicorn.log")
         workers = DeskflowWorkers(db, env, folder)
         load = Load(server.port, tokens, Runtime(db))
+        load.enough = lambda: kills.total() >= MIN_KILLS
 
         def killer() -> None:
             rng = random.Random(7)
