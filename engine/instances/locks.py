@@ -1,8 +1,9 @@
 """Locking an incident's instance for a command, and what handlers see of the incident.
 
 Every command that changes an incident first locks its instance row (SELECT ... FOR
-UPDATE; on SQLite the write transaction already holds the database), checks the version
-it was given and that the process still runs, and reads the incident record with it.
+UPDATE; on SQLite the write transaction already holds the database), reads the incident
+record after the lock, and checks the version it was given and that the process still
+runs. A command that fails is recorded here too (`_record_failure`), after its rollback.
 """
 
 from __future__ import annotations
