@@ -76,17 +76,18 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+import cli.main
 import engine
-import engine.replay
+import engine.audit.replay
 import engine.store.migrations
 import handlers
 import web
-from engine import definitions
+from engine.process import definitions
 from engine.store.db import Database
 from web import create_app
 
 venv, viewer = Path(sys.argv[1]).resolve(), sys.argv[2]
-for module in (engine, engine.replay, handlers, web):
+for module in (engine, engine.audit.replay, cli.main, handlers, web):
     where = Path(module.__file__).resolve()
     assert where.is_relative_to(venv), f"{module.__name__} imported from {where}, not the venv"
 
