@@ -14,40 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import inspect
+
 from engine.errors import HandlerFailed
 from engine.instances import projection
 from engine.process.definitions import ProcessDefinition
 from engine.spiff import HandlerCall
+from engine.store.models import Incident
 
 DONE_STATES = ("Resolved", "Closed")
+_COLUMNS = tuple(column.key for column in inspect(Incident).column_attrs)
 # The incident fields a handler result may set through "incident_update".
 INCIDENT_UPDATES = frozenset(
     {"resolution_breached", "sla_warned", "assignment_group", "major_incident"}
-)
-
-
-# Every field `derive` may read or set.
-RECORD_FIELDS = (
-    "caller",
-    "kind",
-    "category",
-    "subcategories",
-    "impact",
-    "urgency",
-    "priority",
-    "response_due",
-    "resolution_due",
-    "reopen_count",
-    "resolution_code",
-    "resolution_notes",
-    "resolved_at",
-    "closed_at",
-    "close_reason",
-    "state",
-    "assignment_group",
-    "assignee",
-    "reassignment_count",
-    *sorted(INCIDENT_UPDATES - {"assignment_group"}),
 )
 
 
@@ -103,9 +82,9 @@ def first_response(
     return {"responded_at": moment, **({"response_breached": True} if due and moment > due else {})}
 
 
-def of(incident: Any) -> dict[str, Any]:
-    """The record fields of an `Incident` row."""
-    return {name: getattr(incident, name) for name in RECORD_FIELDS}
+def of(incident: Incident) -> dict[str, Any]:
+    """The record of an `Incident` row: its columns by name."""
+    return {name: getattr(incident, name) for name in _COLUMNS}
 
 
 def incident_update(call: HandlerCall) -> dict[str, Any]:
