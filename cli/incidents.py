@@ -125,8 +125,7 @@ COMMANDS = (incident,)
 def incident_failed(db: Database) -> None:
     """Incidents the worker could not advance (their due timers held back), and
     notifications given up on; `incident retry NUMBER` once the cause is fixed."""
-    with db.reading() as session:
-        incidents = failed_incidents(session)
+    incidents = failed_incidents(db)
     for row in incidents:
         held = f", {row.failed_timers} timer(s) held back" if row.failed_timers else ""
         click.echo(f"{row.number}  {row.state}{held}: {row.last_error or 'timer failed'}")

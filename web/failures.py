@@ -19,8 +19,7 @@ FIXERS = ("technician", "manager", "admin")
 @bp.get("/")
 @requires(*FIXERS)
 def failed():
-    with database().reading() as session:
-        incidents = failures.failed_incidents(session)
+    incidents = failures.failed_incidents(database())
     mails = failed_notifications(database())
     return render_template("failures.html", incidents=incidents, mails=mails)
 

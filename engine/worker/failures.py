@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
 
+from engine.store.db import Database
 from engine.store.models import Incident, Timer
 
 
@@ -27,7 +27,7 @@ class FailedIncident:
     failed_at: datetime | None  # when its first timer was held back, if any
 
 
-def failed_incidents(session: Session, limit: int = 200) -> list[FailedIncident]:
+def failed_incidents(db: Database, limit: int = 200) -> list[FailedIncident]:
     """Failed incidents, the longest held back first."""
     timers = (
         select(
@@ -39,19 +39,20 @@ def failed_incidents(session: Session, limit: int = 200) -> list[FailedIncident]
         .group_by(Timer.instance_id)
         .subquery()
     )
-    rows = session.execute(
-        select(
-            Incident.number,
-            Incident.short_description,
-            Incident.state,
-            Incident.assignment_group,
-            Incident.last_error,
-            func.coalesce(timers.c.failed, 0),
-            timers.c.since,
-        )
-        .outerjoin(timers, timers.c.instance_id == Incident.instance_id)
-        .where(or_(Incident.last_error.is_not(None), timers.c.failed.is_not(None)))
-        .order_by(timers.c.since.is_(None), timers.c.since, Incident.id)
-        .limit(limit)
-    ).all()
+    with db.reading() as session:
+        rows = session.execute(
+            select(
+                Incident.number,
+                Incident.short_description,
+                Incident.state,
+                Incident.assignment_group,
+                Incident.last_error,
+                func.coalesce(timers.c.failed, 0),
+                timers.c.since,
+            )
+            .outerjoin(timers, timers.c.instance_id == Incident.instance_id)
+            .where(or_(Incident.last_error.is_not(None), timers.c.failed.is_not(None)))
+            .order_by(timers.c.since.is_(None), timers.c.since, Incident.id)
+            .limit(limit)
+        ).all()
     return [FailedIncident(*row) for row in rows]
