@@ -79,7 +79,10 @@ class ProcessError(DeskflowError):
 
 
 def describe(err: BaseException) -> str:
-    """An unexpected exception in one line: its qualified type and its message."""
+    """An exception in one line: a DeskflowError's own message (written for the people
+    who meet it), else the qualified type and the message."""
+    if isinstance(err, DeskflowError):
+        return str(err)
     kind = type(err)
     name = kind.__qualname__
     if kind.__module__ != "builtins":

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import OperationalError
 
 from engine import clock
 from engine.desk import escalations
@@ -91,25 +90,6 @@ class DeskCommands(InstanceLocks):
 
         Anything that goes wrong is recorded on the incident and the rule is marked fired
         with the failure as its outcome, so it does not come back every sweep."""
-        try:
-            return self._fire_escalation(rule_id, skip_locked)
-        except OperationalError:
-            raise  # the database itself: try again next sweep
-        except Exception as err:
-            with self.db.reading() as session:
-                instance_id = session.scalar(
-                    select(EscalationRule.instance_id).where(EscalationRule.id == rule_id)
-                )
-            if instance_id is not None:
-                command = Entry(
-                    "command",
-                    actor="worker",
-                    payload={"command": "fire_escalation", "rule": rule_id},
-                )
-                self._record_failure(instance_id, command, err, failed_rule=rule_id)
-            raise
-
-    def _fire_escalation(self, rule_id: int, skip_locked: bool) -> bool:
         with self._command() as session:
             instance_id = session.scalar(
                 select(EscalationRule.instance_id).where(EscalationRule.id == rule_id)
@@ -122,6 +102,10 @@ class DeskCommands(InstanceLocks):
             if locked is None:
                 return False
             instance, incident = locked
+            command = Entry(
+                "command", actor="worker", payload={"command": "fire_escalation", "rule": rule_id}
+            )
+            self._on_failure(session, instance_id, command, any_error=True, failed_rule=rule_id)
             rule = session.scalars(
                 select(EscalationRule)
                 .where(EscalationRule.id == rule_id)

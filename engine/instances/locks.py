@@ -3,7 +3,7 @@
 Every command that changes an incident first locks its instance row (SELECT ... FOR
 UPDATE; on SQLite the write transaction already holds the database), reads the incident
 record after the lock, and checks the version it was given and that the process still
-runs. A command that fails is recorded here too (`_record_failure`), after its rollback.
+runs. A command that fails is recorded here too (`_on_failure`), after its rollback.
 """
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.errors import Conflict, DeskflowError, NotFound, describe
+from engine.errors import (
+    Conflict,
+    HandlerFailed,
+    NotFound,
+    ProcessError,
+    describe,
+)
 from engine.instances import history
 from engine.instances.history import Entry
 from engine.store.db import Database
@@ -155,6 +162,29 @@ class InstanceLocks:
         self._check(instance, expected_version)
         return instance, incident, human
 
+    def _on_failure(
+        self,
+        session: Session,
+        instance_id: int,
+        command: Entry,
+        any_error: bool = False,
+        failed_timers_due: datetime | None = None,
+        failed_rule: int | None = None,
+    ) -> None:
+        """Have the unit of work record a failure of this command on its instance after the
+        rollback (`_record_failure`): a handler or process failure, or with `any_error`
+        (the worker) any exception but the database's own (`OperationalError`: a lost
+        connection, a deadlock — the next sweep tries again). The first command part to
+        ask decides how."""
+
+        def record(err: Exception) -> None:
+            if isinstance(err, OperationalError):
+                return
+            if any_error or isinstance(err, HandlerFailed | ProcessError):
+                self._record_failure(instance_id, command, err, failed_timers_due, failed_rule)
+
+        session.info.setdefault("after_rollback", [record])
+
     def _record_failure(
         self,
         instance_id: int,
@@ -167,7 +197,7 @@ class InstanceLocks:
         reason on the incident (`last_error`), and with `failed_timers_due` the timers due
         by then marked failed, so the worker leaves them until `retry`; with `failed_rule`
         that escalation rule marked fired with the failure as its outcome."""
-        reason = str(err) if isinstance(err, DeskflowError) else describe(err)
+        reason = describe(err)
         with self._command() as session:
             locked = self._lock(session, instance_id, None, allow_finished=True)
             assert locked is not None

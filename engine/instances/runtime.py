@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -211,7 +210,7 @@ class Runtime(DeskCommands):
         With `skip_locked` (the worker), an instance another process holds is skipped
         (PostgreSQL `FOR UPDATE SKIP LOCKED`) rather than waited for. Whatever goes wrong
         while running the instance (not only a handler: an unreadable state, a bug) is
-        recorded on it after the rollback, its due timers held back (`_record_failure`),
+        recorded on it after the rollback, its due timers held back (`_on_failure`),
         and raised — as `InstanceFailed` when it is no DeskflowError — so that a sweep
         goes on with the others.
         """
@@ -244,8 +243,9 @@ class Runtime(DeskCommands):
                         ],
                     },
                 )
-                record = functools.partial(self._record_poison, instance_id, command, now)
-                session.info["after_rollback"] = [record]
+                self._on_failure(
+                    session, instance_id, command, any_error=True, failed_timers_due=now
+                )
                 definition = self.definition(session, instance.definition_id)
                 self._run(session, instance, incident, definition, command, steps.fire_timers)
                 return len(due)
@@ -253,12 +253,6 @@ class Runtime(DeskCommands):
             raise
         except Exception as err:
             raise InstanceFailed(instance_id, err) from err
-
-    def _record_poison(
-        self, instance_id: int, command: Entry, now: datetime, err: Exception
-    ) -> None:
-        if not isinstance(err, OperationalError):  # the database itself: next sweep
-            self._record_failure(instance_id, command, err, failed_timers_due=now)
 
     # --- the machinery -----------------------------------------------------------------
 
@@ -305,9 +299,8 @@ class Runtime(DeskCommands):
         except (HandlerFailed, ProcessError):
             # The incident stays where it was; an error event says why, after the rollback
             # (unless the command arranged its own record, as the worker's does).
-            if not opened and "after_rollback" not in session.info:
-                record = functools.partial(self._record_failure, instance.id, command)
-                session.info["after_rollback"] = [record]
+            if not opened:
+                self._on_failure(session, instance.id, command)
             raise
         escalations = assignment.assign_escalated(session, incident, list(derived.new_tasks))
         entries = history.entries_for(changes, context.calls, definition)

@@ -80,7 +80,7 @@ class Database:
             with session, session.begin():
                 yield session
         except Exception as err:
-            connection.close()
+            connection.close()  # the rollback is done: free the database before they write
             for on_rollback in session.info.get("after_rollback", []):
                 on_rollback(err)
             raise

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, select
 from engine import clock
 from engine.audit import anchors as audit
 from engine.desk.escalations import DUE_RULES
+from engine.errors import describe
 from engine.instances.runtime import Runtime
 from engine.store.models import Timer
 from engine.worker.mail import MailSettings, Transport
@@ -79,8 +80,8 @@ class Worker:
             try:
                 fired = self.runtime.fire_due_timers(instance_id, skip_locked=True)
             except Exception as err:  # one instance never stops the others (DESIGN.md)
-                sweep.failures.append(f"instance {instance_id}: {err}")
-                log.warning("timer on instance %s failed: %s", instance_id, err)
+                sweep.failures.append(f"instance {instance_id}: {describe(err)}")
+                log.warning("timer on instance %s failed: %s", instance_id, describe(err))
                 continue
             sweep.timers_fired += fired
             sweep.instances += 1 if fired else 0
@@ -96,9 +97,9 @@ class Worker:
             try:
                 fired += self.runtime.fire_escalation(rule_id, skip_locked=True)
             except Exception as err:  # one rule never stops the others
-                log.warning("escalation rule %s failed: %s", rule_id, err)
+                log.warning("escalation rule %s failed: %s", rule_id, describe(err))
                 if failures is not None:
-                    failures.append(f"escalation rule {rule_id}: {err}")
+                    failures.append(f"escalation rule {rule_id}: {describe(err)}")
         return fired
 
     def deliver_notifications(self, limit: int = BATCH) -> int:

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from cli.main import main
+from engine import clock
+from engine.desk import escalations
 from engine.store.models import Instance
 from engine.worker import failures, outbox
 from engine.worker.scheduler import Worker
@@ -74,8 +76,7 @@ def test_failed_incidents_are_listed_and_retried_once_fixed(desk):
     poisoned, *_ = _three_due(desk)
     good = _poison(desk, poisoned)
     Worker(desk.runtime).fire_timers()
-    with desk.db.reading() as session:
-        listed = failures.failed_incidents(session)
+    listed = failures.failed_incidents(desk.db)
     assert [row.number for row in listed] == [poisoned]
     assert listed[0].failed_timers >= 1
 
@@ -94,8 +95,7 @@ def test_failed_incidents_are_listed_and_retried_once_fixed(desk):
     sweep = Worker(desk.runtime).fire_timers()
     assert sweep.instances == 1 and not sweep.failures
     assert desk.incident(poisoned).last_error is None
-    with desk.db.reading() as session:
-        assert failures.failed_incidents(session) == []
+    assert failures.failed_incidents(desk.db) == []
     assert "No incident is held back" in client.get("/failures/").get_data(as_text=True)
 
 
@@ -118,3 +118,29 @@ def test_a_mail_that_cannot_be_written_never_blocks_the_others(desk, monkeypatch
     statuses = {n.id: (n.status, n.last_error) for n in desk.notifications(number)}
     assert statuses[first][0] == "failed" and "KeyError" in statuses[first][1]
     assert Worker(desk.runtime, transport=sent.append).deliver().delivered == 0  # not retried
+
+
+def test_an_escalation_rule_that_fails_is_recorded_once_and_the_others_fire(desk, monkeypatch):
+    broken, fine = desk.report(), desk.report()
+    for number in (broken, fine):
+        desk.categorize(number)
+        desk.runtime.add_escalation(
+            number, clock.now() + timedelta(hours=1), "notify", "sam", "", actor="tina"
+        )
+    real = escalations.notify.render
+
+    def render(template, recipient, record, note):
+        if record["number"] == broken:
+            raise KeyError("template variable")
+        return real(template, recipient, record, note)
+
+    monkeypatch.setattr(escalations.notify, "render", render)
+    desk.clock.advance(timedelta(hours=1, minutes=1))
+    failures_seen: list[str] = []
+    assert Worker(desk.runtime).fire_escalations(failures_seen) == 1
+    assert len(failures_seen) == 1 and "KeyError" in failures_seen[0]
+    assert "KeyError" in (desk.incident(broken).last_error or "")
+    [error] = [e for e in desk.history(broken) if e["kind"] == "error"]
+    assert error["payload"]["command"]["command"] == "fire_escalation"
+    assert Worker(desk.runtime).fire_escalations([]) == 0  # marked fired: not tried again
+    assert [e for e in desk.history(fine) if e["kind"] == "escalation"]
