@@ -519,7 +519,9 @@ def test_the_versions_page_lists_who_when_why_and_counts(owen, desk):
     page = owen.get("/process/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert re.search(r"<td>1</td>\s*<td>0</td>", html)  # one running, none completed
+    assert re.search(
+        r"<td data-label=\"Running\">1</td>\s*<td data-label=\"Completed\">0</td>", html
+    )  # one running, none completed
     assert 'href="/process/modeler?version=1"' in html
     assert 'name="csrf_token"' in html
     for field in re.findall(r'<input type="text" id="([^"]+)"', html):
