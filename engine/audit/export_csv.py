@@ -4,6 +4,11 @@ One row per event, a header row first; UTF-8, RFC 4180 quoting and CRLF line end
 `csv` module's). Columns: `COLUMNS`, then with people `caller` and `description`. An
 empty cell is a value the event or incident does not have; `breached` is true or false;
 times are ISO 8601 in UTC with milliseconds and the zone.
+
+A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a carriage
+return first, or their full-width forms) starts with a `'` instead, as OWASP's CSV
+injection rule says: a caller who writes `=HYPERLINK(...)` as a description must not have it
+run on an auditor's machine. The quote shows in the cell; the value after it is unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from engine.audit.event_log import Event, timestamp
 
 FLUSH = 100  # rows per chunk
+FORMULA_STARTS = tuple("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
 
 CASE_COLUMNS = (
     "incident_kind",
@@ -82,7 +88,12 @@ def csv_row(event: Event, with_people: bool = False) -> list[str]:
     ]
     if with_people:
         cells += [case.caller, case.description]
-    return ["" if cell is None else str(cell) for cell in cells]
+    return [inert("" if cell is None else str(cell)) for cell in cells]
+
+
+def inert(cell: str) -> str:
+    """`cell` as a spreadsheet shows it without running it (OWASP's CSV injection rule)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def csv_chunks(stream: Iterable[Event], with_people: bool = False) -> Iterator[bytes]:

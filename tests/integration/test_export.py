@@ -287,6 +287,33 @@ def test_a_csv_round_trip_keeps_every_event(db, story):
     assert matched == len(rows) > 100
 
 
+FORMULAS = (
+    '=HYPERLINK("http://evil.example","x")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\uff1dcmd|' /C calc'!A0",
+)
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_a_csv_cell_a_spreadsheet_would_run_starts_with_a_quote(db, desk, formula):
+    """OWASP's CSV injection rule: a caller's title that starts like a formula is inert
+    (the `description` column is the short description)."""
+    number = desk.report(short_description=formula, description=formula)
+    rows = [r for r in csv_rows(exported(db, "csv", people=True)) if r["case_id"] == number]
+    assert rows and {r["description"] for r in rows} == {"'" + formula}
+    harmless = desk.report(short_description="Paper = stuck", description="-1 sheet")
+    rows = [r for r in csv_rows(exported(db, "csv", people=True)) if r["case_id"] == harmless]
+    assert rows and all(r["description"] == "Paper = stuck" for r in rows)
+
+
+def test_a_tab_or_carriage_return_first_is_neutralised_too():
+    assert export_csv.inert("\t=1+1") == "'\t=1+1"
+    assert export_csv.inert("\r=1+1") == "'\r=1+1"
+    assert export_csv.inert("2026-01-05") == "2026-01-05"
+
+
 # --- filters --------------------------------------------------------------------------
 
 
