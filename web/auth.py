@@ -23,6 +23,7 @@ from flask import (
 from engine.desk.accounts import LoginRefused, log_in
 from engine.store.models import User
 from web.database import database
+from web.redirects import same_site
 
 ROLES = ("user", "technician", "specialist", "manager", "process_owner", "auditor", "admin")
 
@@ -83,9 +84,7 @@ def requires(*roles: str) -> Callable:
 
 def _safe_next(target: str | None) -> str:
     """Where to go after logging in: only a path on this site (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("status.home")
+    return same_site(target) or url_for("status.home")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -25,6 +25,7 @@ from handlers.catalog import catalog
 from web.auth import current_user, requires
 from web.database import database, runtime
 from web.form_fields import fields_of, shown_values, submitted
+from web.redirects import same_site
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -121,8 +122,7 @@ def _workable(task_id: str) -> tuple[access.Person, HumanTask, Incident]:
 
 
 def _back(incident: Incident):
-    target = request.form.get("back", "")
-    if target.startswith("/desk/") and "//" not in target:
+    if target := same_site(request.form.get("back"), under="/desk/"):
         return redirect(target)
     return redirect(url_for("incidents.incident", number=incident.number))
 
