@@ -2,6 +2,8 @@
 
 Chromium comes from the system (`apt-get install chromium`, which `.ci/run` does), never a
 download at test time. A missing Chromium fails the browser tests; it does not skip them.
+Every page the tests open is watched for what the Content-Security-Policy refused (an
+inline script, an `eval`, a file from another site): a browser test fails on any.
 """
 
 from __future__ import annotations
@@ -30,6 +32,32 @@ def live_server(app) -> Iterator[str]:
         thread.join()
 
 
+class WatchedBrowser:
+    """The Playwright browser, its pages' refusals by the Content-Security-Policy noted in
+    `refused` (Chromium reports each as a console error)."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+        self.refused: list[str] = []
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.on("console", self._noted)
+        return context
+
+    def new_page(self, **options):
+        page = self._browser.new_page(**options)
+        page.on("console", self._noted)
+        return page
+
+    def _noted(self, message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.refused.append(f"{message.location.get('url')}: {message.text}")
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
 @contextmanager
 def chromium() -> Iterator:
     from playwright.sync_api import sync_playwright
@@ -43,7 +71,11 @@ def chromium() -> Iterator:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
         )
+        watched = WatchedBrowser(browser)
         try:
-            yield browser
+            yield watched
         finally:
             browser.close()
+        assert not watched.refused, "the Content-Security-Policy refused:\n" + "\n".join(
+            watched.refused
+        )
