@@ -10,13 +10,16 @@
 - `Referrer-Policy: same-origin`: incident numbers and search words in a URL do not leave
   for other sites.
 - `Strict-Transport-Security` when `DESKFLOW_HTTPS=1` (Deskflow is served over TLS).
+- `Cache-Control: no-store` on everything but the static files (unless a view says
+  otherwise): a page shows incidents, callers and notes, which must not stay in a shared
+  computer's browser cache after the person logs out.
 """
 
 from __future__ import annotations
 
 import os
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -52,4 +55,6 @@ def install(app: Flask) -> None:
     def secure(response: Response) -> Response:
         for name, value in headers.items():
             response.headers.setdefault(name, value)
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
         return response

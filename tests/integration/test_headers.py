@@ -32,6 +32,13 @@ def test_every_answer_carries_the_security_headers(app, path):
     assert "Strict-Transport-Security" not in answer.headers  # not over plain HTTP
 
 
+def test_pages_are_not_kept_in_the_browser_cache_but_static_files_are(app):
+    tina = logged_in(app, "tina")
+    assert tina.get("/desk/queue").headers["Cache-Control"] == "no-store"
+    assert tina.get("/api/incidents").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in tina.get("/static/desk.js").headers.get("Cache-Control", "")
+
+
 def test_errors_carry_them_too(app):
     tina = logged_in(app, "tina")
     for path in ("/no/such/page", "/admin/tokens", "/api/incidents/NOPE"):
