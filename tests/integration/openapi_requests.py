@@ -282,6 +282,7 @@ RAW_BODIES = (
     b"[" * DEEP + b"]" * DEEP,
     b'{"a":' * DEEP + b"1" + b"}" * DEEP,
     b"9" * 5000,
+    b'"' + b"x" * (1024 * 1024) + b'"',  # just over 1 MiB
 )
 CONTENT_TYPES = (
     "text/plain",

@@ -1,7 +1,8 @@
 """Fuzzing the JSON API from its own OpenAPI document (`GET /api/openapi.json`).
 
-For every operation of the document, every role (a token of a demo account each), no
-credentials and bad ones (a garbage bearer token, another scheme, a revoked token),
+For every operation of the document, every role (a token of a demo account each), a
+browser session (with and without its CSRF token), no credentials and bad ones (a garbage
+bearer token, another scheme, a revoked token),
 Hypothesis sends requests built by `openapi_requests` — real incident numbers and task
 ids from a small demo, schema-fitting, boundary and hostile values — through the Flask
 test client, and every answer must be documented (`openapi_responses`): never a 5xx, a
@@ -40,7 +41,7 @@ from web import openapi
 
 from .openapi_requests import ApiRequest, Operation, hostile_requests, operations, requests
 from .openapi_responses import Documented
-from .web_client import app_with_accounts
+from .web_client import app_with_accounts, logged_in
 
 DOCUMENT = openapi.document()
 OPERATIONS = operations(DOCUMENT)
@@ -180,6 +181,8 @@ def desk(runtime, db) -> Desk:
         "empty bearer": {"Authorization": "Bearer "},
         "wrong scheme": {"Authorization": f"Basic {_token(db, accounts['technician'])}"},
         "revoked token": {"Authorization": f"Bearer {revoked}"},
+        "session": _session(app, accounts["technician"], csrf=True),
+        "session without CSRF": _session(app, accounts["user"], csrf=False),
     }
     with db.reading() as session:
         pools = {
@@ -203,6 +206,15 @@ def _complete(runtime, db, number: str, element: str, data: dict) -> None:
             .where(Incident.number == number, HumanTask.element == element)
         )
     runtime.complete_task(task_id, data, actor="admin")
+
+
+def _session(app, username: str, csrf: bool) -> dict[str, str]:
+    """The headers of a logged-in browser: its cookie, and its CSRF token if `csrf`."""
+    client = logged_in(app, username)
+    cookie = client.get_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
+    assert cookie is not None, "logging in set no session cookie"
+    headers = {"Cookie": f"{cookie.key}={cookie.value}"}
+    return headers | ({"X-CSRF-Token": client.token} if csrf else {})
 
 
 def _token(db, username: str) -> str:
