@@ -66,7 +66,7 @@ KNOWN_DEFECTS: dict[tuple[str, int], str] = {
     ("claimTask", 500): NUL_IN_PATH,
     ("completeTask", 500): f"{DEEP_JSON}; {NUL_IN_PATH}",
     ("reportIncident", 500): DEEP_JSON,
-    ("sendMessage", 500): DEEP_JSON,
+    ("sendMessage", 500): f"{DEEP_JSON}; {NUL_IN_PATH}",
 }
 
 REPORT = {
