@@ -8,7 +8,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PG_URL_BENCH ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 .PHONY: install run demo worker test test-unit test-sqlite test-postgres test-wheel test-random \
-	lint bench bench-http clean
+	fuzz lint bench bench-http clean
 
 $(BIN)/deskflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ SEED ?= $(shell date +%s)
 test-random: install
 	$(BIN)/pytest -q $(XDIST) --random-order-bucket=global \
 		--random-order-seed=$(SEED) tests/unit tests/integration
+
+# The fuzz tests (pytest -m fuzz) with many more examples than the suite gives them, and a
+# new seed each run; what they sent and found is in test-output/fuzz/.
+FUZZ_EXAMPLES ?= 40
+fuzz: install
+	DESKFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q $(XDIST) tests/integration -m fuzz
 
 bench: install
 	$(BIN)/python -m bench
