@@ -14,7 +14,7 @@ from engine.store.db import Database
 @fail_cleanly
 def init(db: Database) -> None:
     """Create or upgrade the database, deploy the bundled diagrams, add users and groups
-    (accounts without a password get the demo password)."""
+    (without passwords: set one with `deskflow user password`)."""
     done = setup.initialize(db)
     deployed = done.deployed
     state = "deployed" if deployed.created else "already deployed"
@@ -22,11 +22,11 @@ def init(db: Database) -> None:
     click.echo(f"{deployed.key} version {deployed.version} {state}")
     click.echo(f"{done.people} users and {done.groups} groups in the directory")
     click.echo(f"{done.articles} self-help articles in the knowledge base")
-    if done.given_demo_password:
+    if done.without_password:
         click.echo(
-            f"demo password '{accounts.DEMO_PASSWORD}' given to "
-            f"{len(done.given_demo_password)} account(s) without one; change it with: "
-            "deskflow user password NAME"
+            f"{done.without_password} account(s) have no password and cannot log in yet: "
+            "set one with `deskflow user password NAME` (or, to try Deskflow out, "
+            "`deskflow demo` gives them the public demo password)"
         )
 
 

@@ -10,6 +10,7 @@ import threading
 import click
 
 from cli.errors import fail_cleanly
+from engine.desk import accounts
 from engine.desk.demo import run_demo
 from engine.instances.runtime import Runtime
 from engine.store.db import Database
@@ -22,7 +23,13 @@ from engine.worker.scheduler import Worker
 @click.pass_obj
 @fail_cleanly
 def demo(db: Database, count: int, seed: int) -> None:
-    """Drive COUNT incidents through a realistic mix of paths and print a summary."""
+    """Give the accounts without a password the public demo password, drive COUNT
+    incidents through a realistic mix of paths and print a summary."""
+    if given := accounts.give_demo_passwords(db):
+        click.echo(
+            f"demo password '{accounts.DEMO_PASSWORD}' given to {len(given)} account(s) "
+            "without one; change it with: deskflow user password NAME"
+        )
     summary = run_demo(Runtime(db), count, seed=seed, progress=True)
     click.echo(summary.table())
     if not summary.adds_up():

@@ -111,14 +111,26 @@ def _check_password(session: Session, username: str, password: str, now: datetim
 DEMO_PASSWORD = "deskflow-demo"
 
 
-def give_demo_passwords(session: Session) -> list[str]:
-    """Give every account without a password the demo password; returns their names.
-    An account whose password was set (or changed) keeps it. The password is public, so
-    one hash (one salt) serves them all: scrypt once, not once per account."""
+def without_password(session: Session) -> int:
+    """How many accounts have no password (they cannot log in)."""
+    return session.scalar(select(func.count()).where(User.password_hash.is_(None))) or 0
+
+
+def give_demo_passwords(db: Database) -> list[str]:
+    """Give every account without a password the public demo password (`deskflow demo`,
+    for trying Deskflow out); returns their names. An account whose password was set (or
+    changed) keeps it. The password is public, so one hash (one salt) serves them all:
+    scrypt once, not once per account."""
+    demo_hash = generate_password_hash(DEMO_PASSWORD)
+    with db.writing() as session:
+        return _give(session, demo_hash)
+
+
+def _give(session: Session, demo_hash: str) -> list[str]:
     users = session.scalars(
         select(User).where(User.password_hash.is_(None)).order_by(User.username)
     )
-    named, demo_hash = [], generate_password_hash(DEMO_PASSWORD)
+    named = []
     for user in users:
         user.password_hash = demo_hash
         named.append(user.username)

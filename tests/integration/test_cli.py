@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from cli.main import main
@@ -113,16 +114,26 @@ def test_messages_can_be_sent_from_the_cli(db, frozen_clock):
     assert bad.exit_code != 0 and "--data is not JSON" in bad.output
 
 
-def test_init_gives_demo_passwords_once_and_a_password_can_be_changed(db):
+def test_init_gives_no_password_and_demo_gives_the_demo_one_once(db):
+    """No account of a fresh desk opens with a password everybody knows (ASVS V6.3.2):
+    `deskflow init` leaves them without one; `deskflow demo` gives the demo password."""
     from engine.desk import accounts
 
     first = run(db, "init")
-    assert f"demo password '{accounts.DEMO_PASSWORD}' given to" in first.output
+    assert "have no password and cannot log in yet" in first.output
+    assert accounts.DEMO_PASSWORD not in first.output
+    with pytest.raises(accounts.LoginRefused):
+        accounts.log_in(db, "admin", accounts.DEMO_PASSWORD)
     changed = run(db, "user", "password", "tina", "--password", "a long new secret")
     assert changed.exit_code == 0 and "password of tina changed" in changed.output
-    again = run(db, "init")
+    demo = run(db, "demo", "--incidents", "1")
+    assert (
+        demo.exit_code == 0 and f"demo password '{accounts.DEMO_PASSWORD}' given to" in demo.output
+    )
+    again = run(db, "demo", "--incidents", "1")
     assert "demo password" not in again.output  # every account has one now
-    assert accounts.log_in(db, "tina", "a long new secret").username == "tina"
+    assert "no password" not in run(db, "init").output
+    assert accounts.log_in(db, "tina", "a long new secret").username == "tina"  # kept
     assert accounts.log_in(db, "alice", accounts.DEMO_PASSWORD).username == "alice"
     short = run(db, "user", "password", "tina", "--password", "short")
     assert short.exit_code != 0 and "at least 8 characters" in short.output
