@@ -8,7 +8,19 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from engine.store.db import Database
-from web import admin, api, audit, auth, desk, failures, headers, incidents, portal, status
+from web import (
+    account,
+    admin,
+    api,
+    audit,
+    auth,
+    desk,
+    failures,
+    headers,
+    incidents,
+    portal,
+    status,
+)
 from web.audit_export import bp as audit_export_bp
 from web.database import attach
 from web.diagram import bp as diagram_bp
@@ -25,6 +37,7 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
     protect(app)
     headers.install(app)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(desk.bp)

@@ -62,10 +62,13 @@ def _person() -> Person:
     if scheme:
         if scheme.lower() != "bearer":
             abort(401, "send the API token as: Authorization: Bearer <token>")
-        who = api_tokens.authenticate(database(), credential.strip())
-        if who is None:
-            abort(401, "this API token is not valid: unknown or revoked")
-        return who
+        try:
+            bearer = api_tokens.authenticate(database(), credential.strip())
+        except api_tokens.TokenRefused as refused:
+            abort(401, str(refused))
+        if bearer.read_only and request.method not in api_tokens.READ_METHODS:
+            abort(403, "this API token is read-only: it may only GET; ask for a write token")
+        return bearer.person
     user = current_user()
     if user is None:
         abort(401, "send an API token (Authorization: Bearer <token>) or log in")
@@ -383,8 +386,10 @@ def refusal(error: HTTPException) -> Response:
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="deskflow"'
+    if status == 401:  # RFC 6750: say why when a credential was sent
+        sent = 'Bearer realm="deskflow", error="invalid_token"'
+        bare = 'Bearer realm="deskflow"'
+        response.headers["WWW-Authenticate"] = sent if "Authorization" in request.headers else bare
     return response
 
 

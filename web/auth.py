@@ -1,9 +1,13 @@
-"""Logging in and out, and the role every route checks (`requires`)."""
+"""Logging in and out, and the role every route checks (`requires`).
+
+The session cookie carries only the secret id of a session kept on the server
+(`engine.desk.sessions`), besides the CSRF token and flashed messages: log-out, an
+admin, a password change or a lock ends the session there, whatever copies of the
+cookie exist.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -11,7 +15,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -20,30 +23,37 @@ from flask import (
     url_for,
 )
 
+from engine.desk import sessions
+from engine.desk.account_state import ROLES
 from engine.desk.accounts import LoginRefused, log_in
 from engine.store.models import User
 from web.database import database
 from web.redirects import same_site
 
-ROLES = ("user", "technician", "specialist", "manager", "process_owner", "auditor", "admin")
+SESSION_KEY = "sid"  # the cookie's entry holding the session's secret id
 
 bp = Blueprint("auth", __name__)
 
 
 def current_user() -> User | None:
-    """The logged-in user; None when not logged in, or when the password changed since
-    the log-in (every session of that account ends with the change)."""
+    """The logged-in user: the person of the live server-side session the cookie names;
+    None when not logged in, or when that session ended or expired (then the cookie's
+    session id is dropped)."""
     if "user" not in g:
-        username = session.get("username")
-        user = None
-        if username:
-            with database().reading() as s:
-                user = s.get(User, username)
-            if user is None or session.get("credential") != _fingerprint(user):
+        found = None
+        if secret := session.get(SESSION_KEY):
+            found = sessions.find(database(), str(secret))
+            if found is None:
                 session.clear()
-                user = None
-        g.user = user
+        g.user = found.user if found else None
+        g.session_id = found.session_id if found else None
     return g.user
+
+
+def current_session_id() -> int | None:
+    """The id of the session this request is made in (None when not logged in)."""
+    current_user()
+    return g.session_id
 
 
 def current_username() -> str:
@@ -51,14 +61,6 @@ def current_username() -> str:
     user = current_user()
     assert user is not None  # requires(...) let the request in
     return user.username
-
-
-def _fingerprint(user: User) -> str:
-    """Ties a session to the password it was opened with, without holding the hash."""
-    key = current_app.secret_key
-    secret = key.encode() if isinstance(key, str) else bytes(key or b"")
-    message = f"{user.username}\0{user.password_hash or ''}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
 
 
 def requires(*roles: str) -> Callable:
@@ -101,9 +103,14 @@ def login():
         except LoginRefused as refused:
             error = str(refused)
         else:
+            secret = sessions.start(
+                database(),
+                user.username,
+                address=request.remote_addr or "",
+                user_agent=request.headers.get("User-Agent", ""),
+            )
             session.clear()  # a new session on login: no fixation
-            session["username"] = user.username
-            session["credential"] = _fingerprint(user)
+            session[SESSION_KEY] = secret
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
     status = 401 if error else 200
@@ -112,5 +119,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if (session_id := current_session_id()) is not None:
+        sessions.log_out(database(), session_id)
     session.clear()
     return redirect(url_for("auth.login"))

@@ -9,8 +9,13 @@ throttling counts failures per address).
 
 Every POST, PUT, PATCH or DELETE must carry the session's CSRF token, as the form field
 `csrf_token` or the header `X-CSRF-Token`; one without it is refused with 400 and
-changes nothing. A call to the JSON API (`/api/`) with `Authorization: Bearer` is
-exempt: it carries its credential itself, not in a cookie a browser would add.
+changes nothing. CSRF is an attack through the cookie a browser adds by itself, so on the
+JSON API (`/api/`) the check applies to calls made in a logged-in cookie session only: a
+call with `Authorization: Bearer` carries its credential itself, and a call with neither
+goes on to the API's 401 (`web.api`).
+
+The cookie lives as long as a server-side session may (`engine.desk.sessions.limits`);
+the session row decides whether it still opens anything.
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, abort, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from engine.desk import sessions
+from web.auth import current_user
+
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-SESSION_LIFETIME = timedelta(hours=8)
 
 
 def secret_key() -> str:
@@ -53,6 +59,8 @@ def _bearer_api_call() -> bool:
 def _check_csrf() -> None:
     if request.method in SAFE_METHODS or _bearer_api_call():
         return
+    if request.path.startswith("/api/") and current_user() is None:
+        return  # no cookie session to ride on: the API refuses it with 401
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf")
     if not expected or not hmac.compare_digest(sent, expected):
@@ -71,7 +79,7 @@ def protect(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("DESKFLOW_HTTPS") == "1",
-        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        PERMANENT_SESSION_LIFETIME=sessions.limits().lifetime,  # a bad setting stops here
         MAX_CONTENT_LENGTH=app.config.get("MAX_CONTENT_LENGTH") or 1024 * 1024,
     )
     if os.environ.get("DESKFLOW_BEHIND_PROXY") == "1":  # the client's address, for throttling

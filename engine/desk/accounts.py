@@ -6,7 +6,15 @@ right password while locked does not open it. An address (the client's IP) with
 `MAX_ADDRESS_FAILURES` failed log-ins — any names — within `LOCKOUT` is refused until
 the oldest of them is that old, so guessing across many accounts is slowed too. An
 unknown user name costs the same hash check as a known one, so timing does not tell
-which names exist.
+which names exist. The throttle refuses new log-ins only: it does not end the account's
+sessions (`engine.desk.sessions`), or anyone who knows a user name could log that
+person out by guessing wrong.
+
+An account an admin locked or deactivated (`engine.desk.account_state`) cannot log in;
+it says so only to whoever gives its right password, so the message does not tell a
+stranger which accounts are locked. A password change ends every session of the
+account — but the one it was changed from, when a person changes their own
+(`change_own_password`) — and leaves its API tokens alone (see `engine.desk.api_tokens`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine import clock
+from engine.desk import sessions
 from engine.errors import DeskflowError
 from engine.store.db import Database
 from engine.store.models import LoginFailure, User
@@ -33,18 +42,55 @@ class LoginRefused(DeskflowError):
     """Wrong name or password, or the account is locked for a while."""
 
 
+class AccountClosed(LoginRefused):
+    """The right password, but an admin locked or deactivated the account."""
+
+
 def set_password(db: Database, username: str, password: str) -> None:
-    """Give `username` a new password (at least MIN_LENGTH characters); unlocks the account.
-    The account's sessions end (the web app ties them to the password)."""
-    if len(password) < MIN_LENGTH:
-        raise DeskflowError(f"a password needs at least {MIN_LENGTH} characters")
-    password_hash = generate_password_hash(password)  # scrypt outside the transaction
+    """Give `username` a new password (at least MIN_LENGTH characters); lifts the
+    throttle's lockout (not an admin's lock). Every session of the account ends."""
+    password_hash = _new_hash(password)  # scrypt outside the transaction
     with db.writing() as session:
         user = session.get(User, username)
         if user is None:
             raise DeskflowError(f"no user '{username}'")
-        user.password_hash = password_hash
-        user.failed_logins, user.locked_until = 0, None
+        _replace(session, user, password_hash, keep=None)
+
+
+def change_own_password(
+    db: Database, username: str, current: str, new: str, keep_session: int | None
+) -> None:
+    """A logged-in person changes their password, giving the current one; their other
+    sessions end, `keep_session` (the one they use) stays. A wrong current password is
+    refused (LoginRefused) and counted like a wrong log-in, so this is no way round the
+    throttle; so is one asked for while the account is locked out."""
+    password_hash = _new_hash(new)
+    with db.writing() as session:
+        user = session.get(User, username)
+        if user is None or user.password_hash is None:
+            raise DeskflowError(f"no user '{username}' with a password")
+        now = clock.now()
+        if user.locked_until is not None and user.locked_until > now:
+            raise LoginRefused("too many wrong passwords: try again in a few minutes")
+        if check_password_hash(user.password_hash, current):
+            _replace(session, user, password_hash, keep=keep_session)
+            return
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILURES:
+            user.failed_logins, user.locked_until = 0, now + LOCKOUT
+    raise LoginRefused("your current password is not right: nothing changed")
+
+
+def _new_hash(password: str) -> str:
+    if len(password) < MIN_LENGTH:
+        raise DeskflowError(f"a password needs at least {MIN_LENGTH} characters")
+    return generate_password_hash(password)
+
+
+def _replace(session: Session, user: User, password_hash: str, keep: int | None) -> None:
+    user.password_hash = password_hash
+    user.failed_logins, user.locked_until = 0, None
+    sessions.end_all_of(session, user.username, sessions.PASSWORD_CHANGED, keep=keep)
 
 
 def log_in(db: Database, username: str, password: str, address: str = "") -> User:
@@ -68,8 +114,8 @@ def _log_in(session: Session, username: str, password: str, address: str) -> str
         _check_address(session, address, now)
     try:
         return _check_password(session, username, password, now)
-    except LoginRefused:
-        if address:
+    except LoginRefused as refused:
+        if address and not isinstance(refused, AccountClosed):
             session.add(LoginFailure(address=address[:64], at=now))
         raise
 
@@ -105,6 +151,10 @@ def _check_password(session: Session, username: str, password: str, now: datetim
             user.failed_logins, user.locked_until = 0, now + LOCKOUT
         raise LoginRefused("wrong user name or password")
     user.failed_logins, user.locked_until = 0, None
+    if user.deactivated_at is not None:
+        raise AccountClosed("this account is deactivated: ask an admin if you need it again")
+    if user.locked_at is not None:
+        raise AccountClosed("this account is locked by an admin: ask an admin to unlock it")
     return user.username
 
 

@@ -230,7 +230,9 @@ class User(Base):
     roles: Mapped[list[Any]] = mapped_column(default=list)
     password_hash: Mapped[str | None] = mapped_column(String(255))  # None: cannot log in
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
-    locked_until: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]  # the throttle after wrong passwords (accounts)
+    locked_at: Mapped[datetime | None]  # locked by an admin until unlocked (account_state)
+    deactivated_at: Mapped[datetime | None]  # gone from the desk until reactivated
 
 
 class Group(Base):
@@ -307,6 +309,26 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    scope: Mapped[str] = mapped_column(String(10), default="write")  # "read" or "write"
+    revoke_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class LoginSession(Base):
+    """One log-in in a browser, until it ends (`engine.desk.sessions`); only the SHA-256
+    of the session's secret id is kept, the cookie holds the secret."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(40))
 
 
 class LoginFailure(Base):

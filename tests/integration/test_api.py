@@ -42,7 +42,7 @@ def app(runtime):
 
 
 def token_for(db, username: str, name: str = "test") -> str:
-    _, plaintext = api_tokens.create_token(db, username, name, created_by="admin")
+    _, plaintext = api_tokens.create_token(db, username, name, created_by="admin", scope="write")
     return plaintext
 
 

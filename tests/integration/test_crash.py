@@ -893,7 +893,7 @@ def test_kill_9_under_load_loses_no_acknowledged_write(db, fast_clock, tmp_path)
     started = time.monotonic()
     Runtime(db).deploy(definitions.bundled(), deployed_by="test")
     tokens = {
-        name: api_tokens.create_token(db, name, "crash test", created_by="admin")[1]
+        name: api_tokens.create_token(db, name, "crash test", created_by="admin", scope="write")[1]
         for name in (*TECHNICIANS, *CALLERS, *SPECIALISTS)
     }
 

@@ -389,7 +389,8 @@ def test_a_new_version_runs_new_incidents_while_old_ones_stay_or_move(owen, desk
     assert versions[2]["sha256"] == bundle_v2().sha256()
 
 
-def test_a_moved_incident_keeps_its_armed_timers(owen, desk, db):
+def test_a_moved_incident_keeps_its_armed_timers(owen, desk, db, monkeypatch):
+    monkeypatch.setenv("DESKFLOW_SESSION_IDLE_MINUTES", "180")  # owen waits two hours
     number = desk.report()
     desk.categorize(number)
     desk.resolve_first_line(number)  # waits for the caller, with the auto-close timer

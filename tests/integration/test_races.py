@@ -450,7 +450,8 @@ def stack(migrated: Database, tmp_path_factory) -> Iterator[Stack]:
     for name in BROWSERS:
         accounts.set_password(db, name, PASSWORD)
     tokens = {
-        name: api_tokens.create_token(db, name, "race tests", "admin")[1] for name in API_USERS
+        name: api_tokens.create_token(db, name, "race tests", "admin", scope="write")[1]
+        for name in API_USERS
     }
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with served.gunicorn(db.url, log) as server:
