@@ -1,9 +1,10 @@
 """A person's own account (`/account`): their active sessions — ended one by one or all
 but this one — and their password, changed by giving the current one.
 
-Changing the password here ends every other session of the person and keeps this one:
-they just proved who they are, and logging them out of the page they are on would only
-make them type the new password at once (`engine.desk.accounts.change_own_password`).
+Changing the password here ends every session of the person, and this browser carries on
+in a new one (a new session id, ASVS V7.2.4): they just proved who they are, and logging
+them out of the page they are on would only make them type the new password at once
+(`engine.desk.accounts.change_own_password`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from engine.desk import accounts, sessions
 from engine.errors import DeskflowError, NotFound
-from web.auth import current_session_id, current_username, requires
+from web.auth import current_session_id, current_username, open_session, requires
 from web.database import database
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -77,9 +78,10 @@ def password():
             current_username(),
             request.form.get("current_password", ""),
             new,
-            keep_session=current_session_id(),
+            keep_session=None,
         )
     except DeskflowError as refused:
         return _page(str(refused), 422)
+    open_session(current_username())
     flash("Password changed; your other sessions ended.", "info")
     return redirect(url_for("account.home"))

@@ -31,6 +31,8 @@ from web.database import database
 from web.redirects import same_site
 
 SESSION_KEY = "sid"  # the cookie's entry holding the session's secret id
+# What the browser drops at log-out: pages it kept and anything stored for this site.
+CLEAR_AT_LOG_OUT = '"cache", "storage"'
 
 bp = Blueprint("auth", __name__)
 
@@ -61,6 +63,22 @@ def current_username() -> str:
     user = current_user()
     assert user is not None  # requires(...) let the request in
     return user.username
+
+
+def open_session(username: str) -> None:
+    """Start a server-side session for `username`, who just proved who they are, and put
+    its secret id in a fresh cookie: a new id at every log-in or password change, so an id
+    known before (fixation) opens nothing after."""
+    secret = sessions.start(
+        database(),
+        username,
+        address=request.remote_addr or "",
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    session.clear()
+    session[SESSION_KEY] = secret
+    session.permanent = True
+    g.pop("user", None)
 
 
 def requires(*roles: str) -> Callable:
@@ -103,15 +121,7 @@ def login():
         except LoginRefused as refused:
             error = str(refused)
         else:
-            secret = sessions.start(
-                database(),
-                user.username,
-                address=request.remote_addr or "",
-                user_agent=request.headers.get("User-Agent", ""),
-            )
-            session.clear()  # a new session on login: no fixation
-            session[SESSION_KEY] = secret
-            session.permanent = True
+            open_session(user.username)
             return redirect(_safe_next(request.args.get("next")))
     status = 401 if error else 200
     return render_template("login.html", error=error, next=request.args.get("next")), status
@@ -122,4 +132,6 @@ def logout():
     if (session_id := current_session_id()) is not None:
         sessions.log_out(database(), session_id)
     session.clear()
-    return redirect(url_for("auth.login"))
+    response = redirect(url_for("auth.login"))
+    response.headers["Clear-Site-Data"] = CLEAR_AT_LOG_OUT
+    return response

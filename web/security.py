@@ -14,24 +14,34 @@ JSON API (`/api/`) the check applies to calls made in a logged-in cookie session
 call with `Authorization: Bearer` carries its credential itself, and a call with neither
 goes on to the API's 401 (`web.api`).
 
-The cookie lives as long as a server-side session may (`engine.desk.sessions.limits`);
-the session row decides whether it still opens anything.
+The cookie is signed with HMAC-SHA-256 (Flask's default is SHA-1), and named
+`__Host-deskflow` behind TLS (`DESKFLOW_HTTPS=1`: Secure, no Domain, Path=/, so no other
+host or path can set or read it). It lives as long as a server-side session may
+(`engine.desk.sessions.limits`); the session row decides whether it still opens anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
 
 from flask import Flask, abort, request, session
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.desk import sessions
 from web.auth import current_user
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie, signed with HMAC-SHA-256 instead of SHA-1."""
+
+    digest_method = staticmethod(hashlib.sha256)
 
 
 def secret_key() -> str:
@@ -75,10 +85,13 @@ def protect(app: Flask) -> None:
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = secret_key()
+    https = os.environ.get("DESKFLOW_HTTPS") == "1"
+    app.session_interface = SessionCookies()
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("DESKFLOW_HTTPS") == "1",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_NAME="__Host-deskflow" if https else "session",
         PERMANENT_SESSION_LIFETIME=sessions.limits().lifetime,  # a bad setting stops here
         MAX_CONTENT_LENGTH=app.config.get("MAX_CONTENT_LENGTH") or 1024 * 1024,
     )

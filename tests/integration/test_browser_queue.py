@@ -51,3 +51,21 @@ def test_the_queue_updates_without_a_reload(runtime, frozen_clock, screenshots):
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 390, f"the page is {wide} px wide on a 390 px screen"
         page.screenshot(path=screenshots / "queue-phone.png", full_page=True)
+
+
+def test_a_queue_left_open_goes_to_the_log_in_page_when_its_session_ends(runtime, frozen_clock):
+    """The refresh does not keep showing incidents to whoever passes by (ASVS V14.3.1)."""
+    desk = Desk(runtime, frozen_clock)
+    desk.categorize(desk.report(short_description="Wi-Fi drops in room 3"))
+    accounts.set_password(runtime.db, "tom", PASSWORD)
+    app = create_app(runtime.db, {"SECRET_KEY": "browser test", "DESK_REFRESH_SECONDS": 1})
+    with live_server(app) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/desk/queue?q=groups")
+        page.get_by_label("User name").fill("tom")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base}/desk/queue?q=groups")
+        accounts.set_password(runtime.db, "tom", "changed elsewhere")  # ends his sessions
+        page.wait_for_url(f"{base}/login**", timeout=5000)
+        assert page.locator("#queue").count() == 0

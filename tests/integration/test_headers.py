@@ -70,3 +70,24 @@ def test_the_browser_refuses_an_inline_script(runtime):
         assert page.text_content("#out") == "safe"
         assert any("inline script" in refusal for refusal in browser.refused)
         browser.refused.clear()  # seen: the fixture's own check passes
+
+
+def test_log_out_clears_what_the_browser_kept(app):
+    tina = logged_in(app, "tina")
+    answer = tina.post("/logout", data={"csrf_token": tina.token})
+    assert answer.status_code == 302
+    assert answer.headers["Clear-Site-Data"] == '"cache", "storage"'
+
+
+def test_the_session_cookie_is_signed_with_sha256_and_host_only_over_https(runtime, monkeypatch):
+    import hashlib
+
+    app = app_with_accounts(runtime, "tina")
+    assert app.session_interface.digest_method is hashlib.sha256
+    monkeypatch.setenv("DESKFLOW_HTTPS", "1")
+    secure = create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "test secret"})
+    client = secure.test_client()
+    page = client.get("/login", base_url="https://localhost")
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-deskflow=") and "Secure" in cookie
+    assert "Domain" not in cookie and "Path=/" in cookie

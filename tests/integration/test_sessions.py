@@ -201,8 +201,11 @@ def test_a_person_sees_and_ends_their_own_sessions(app, db):
     assert out.location.startswith("/login") and not opens_the_desk(here)
 
 
-def test_changing_ones_own_password_keeps_this_session_and_ends_the_others(app, db):
+def test_changing_ones_own_password_renews_this_session_and_ends_the_others(app, db):
+    """This browser stays logged in, under a new session id (ASVS V7.2.4): a copy of
+    its cookie from before the change opens nothing."""
     here, there = logged_in(app, "tina"), logged_in(app, "tina")
+    before = copy_of(app, here)
     new = "a fresh long password"
     form = {"current_password": PASSWORD, "new_password": new, "new_password_again": new}
     differ = post(here, "/account/password", **form | {"new_password_again": "other"})
@@ -212,6 +215,7 @@ def test_changing_ones_own_password_keeps_this_session_and_ends_the_others(app, 
     assert opens_the_desk(there)  # nothing changed yet
     assert post(here, "/account/password", **form).status_code == 302
     assert opens_the_desk(here) and not opens_the_desk(there)
+    assert not opens_the_desk(before)
     assert accounts.log_in(db, "tina", new).username == "tina"
 
 

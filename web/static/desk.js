@@ -38,6 +38,10 @@
       if (document.hidden) return;
       try {
         const answer = await fetch(table.dataset.source, { credentials: "same-origin" });
+        if (answer.redirected && new URL(answer.url).pathname === "/login") {
+          window.location.assign(answer.url); /* the session ended: show it, hide the queue */
+          return;
+        }
         if (!answer.ok) return;
         const holder = document.createElement("table");
         holder.innerHTML = await answer.text();
