@@ -30,16 +30,21 @@ def roles_of(username: str, catalog: Catalog) -> list[str]:
 
 
 def seed(session: Session, catalog: Catalog) -> int:
-    """Create or update the catalog's users and groups; returns how many users exist."""
-    for username, person in catalog.users.items():
-        user = session.get(User, username) or User(username=username)
-        user.full_name, user.email = person.name, person.email
-        user.roles = roles_of(username, catalog)
-        session.merge(user)
-    for username, (name, roles) in STAFF.items():
-        session.merge(
-            User(username=username, full_name=name, email=f"{username}@example.com", roles=roles)
-        )
+    """Create the catalog's users and groups, or update their names and addresses; returns
+    how many users the catalog names. The catalog is a seed: an account that exists keeps
+    its roles, which `deskflow user roles` changes (ending the person's sessions) — running
+    `deskflow init` again must not quietly undo that."""
+    people = {
+        username: (person.name, person.email, roles_of(username, catalog))
+        for username, person in catalog.users.items()
+    }
+    people |= {name: (full, f"{name}@example.com", roles) for name, (full, roles) in STAFF.items()}
+    for username, (full_name, email, roles) in people.items():
+        user = session.get(User, username)
+        if user is None:
+            session.add(User(username=username, full_name=full_name, email=email, roles=roles))
+        else:
+            user.full_name, user.email = full_name, email
     session.flush()
     for group in catalog.groups.values():
         session.merge(Group(name=group.name, description=group.title, manager=group.manager))

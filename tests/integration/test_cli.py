@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
+from engine.store.models import User
 
 
 def run(db, *args):
@@ -139,3 +140,13 @@ def test_init_gives_no_password_and_demo_gives_the_demo_one_once(db):
     assert short.exit_code != 0 and "at least 8 characters" in short.output
     unknown = run(db, "user", "password", "nobody", "--password", "long enough")
     assert unknown.exit_code != 0 and "no user 'nobody'" in unknown.output
+
+
+def test_init_again_keeps_the_roles_an_admin_gave(db):
+    """The catalog seeds the directory; `deskflow init` run again does not undo
+    `deskflow user roles` (which ended the person's sessions)."""
+    run(db, "init")
+    assert run(db, "user", "roles", "tina", "technician", "manager").exit_code == 0
+    run(db, "init")
+    with db.reading() as session:
+        assert sorted(session.get(User, "tina").roles) == ["manager", "technician"]
