@@ -31,6 +31,8 @@ from web.database import database
 from web.redirects import same_site
 
 SESSION_KEY = "sid"  # the cookie's entry holding the session's secret id
+# Sent by a page that refreshes itself (web/static/desk.js): not the person's activity.
+BACKGROUND_HEADER = "X-Deskflow-Background"
 # What the browser drops at log-out: pages it kept and anything stored for this site.
 CLEAR_AT_LOG_OUT = '"cache", "storage"'
 
@@ -44,7 +46,8 @@ def current_user() -> User | None:
     if "user" not in g:
         found = None
         if secret := session.get(SESSION_KEY):
-            found = sessions.find(database(), str(secret))
+            by_hand = request.headers.get(BACKGROUND_HEADER) != "1"
+            found = sessions.find(database(), str(secret), active=by_hand)
             if found is None:
                 session.clear()
         g.user = found.user if found else None

@@ -114,10 +114,12 @@ def start(db: Database, username: str, address: str = "", user_agent: str = "") 
     return secret
 
 
-def find(db: Database, secret: str) -> Found | None:
+def find(db: Database, secret: str, active: bool = True) -> Found | None:
     """The live session whose secret id is `secret`, with its person; None when there is
     none, it ended, it was idle too long or lived too long (then it is ended), or its
-    account is locked or deactivated. Notes the request (at most once a minute)."""
+    account is locked or deactivated. Notes the request (at most once a minute) when it is
+    the person's own doing (`active`), not a page refreshing itself: a queue left open
+    does not keep its session from going idle."""
     if not secret or len(secret) > SECRET_MAX:
         return None
     now, bounds = clock.now(), limits()
@@ -142,7 +144,7 @@ def find(db: Database, secret: str) -> Found | None:
     if over is not None:
         _end_where(db, over, LoginSession.id == login.id)
         return None
-    if now - login.last_seen_at >= TOUCH_EVERY:
+    if active and now - login.last_seen_at >= TOUCH_EVERY:
         with db.writing() as session:
             session.execute(
                 update(LoginSession)

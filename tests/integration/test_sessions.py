@@ -152,6 +152,20 @@ def test_an_idle_session_ends(app, db, frozen_clock):
     assert rows(db, "tina")[0].end_reason == sessions.IDLE
 
 
+def test_a_page_refreshing_itself_does_not_keep_its_session_alive(app, db, frozen_clock):
+    """The queue's refresh (`X-Deskflow-Background: 1`) is not the person's doing: a desk
+    left open at lunch still goes idle."""
+    tina = logged_in(app, "tina")
+    refresh = {"X-Deskflow-Background": "1"}
+    for _ in range(sessions.IDLE_DEFAULT_MINUTES // 5):
+        frozen_clock.advance(timedelta(minutes=5))
+        assert tina.get("/desk/queue?fragment=1", headers=refresh).status_code == 200
+    frozen_clock.advance(timedelta(minutes=5))
+    answer = tina.get("/desk/queue?fragment=1", headers=refresh)
+    assert answer.status_code == 302 and answer.location.startswith("/login")
+    assert rows(db, "tina")[0].end_reason == sessions.IDLE
+
+
 def test_a_busy_session_still_ends_after_its_lifetime(app, db, frozen_clock):
     tina = logged_in(app, "tina")
     for _ in range(sessions.LIFETIME_DEFAULT_HOURS * 3):

@@ -37,7 +37,10 @@
     setInterval(async () => {
       if (document.hidden) return;
       try {
-        const answer = await fetch(table.dataset.source, { credentials: "same-origin" });
+        const answer = await fetch(table.dataset.source, {
+          credentials: "same-origin",
+          headers: { "X-Deskflow-Background": "1" }, /* not activity: the session may go idle */
+        });
         if (answer.redirected && new URL(answer.url).pathname === "/login") {
           window.location.assign(answer.url); /* the session ended: show it, hide the queue */
           return;
