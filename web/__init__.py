@@ -1,6 +1,7 @@
-"""Deskflow's web app: the factory wires the database, security and one blueprint per
-audience: logging in, the status page, the portal (callers), the desk (staff), the
-process diagram, the JSON API and its tokens (admins)."""
+"""Deskflow's web app: the factory wires the database, the checked way in for parameters
+and bodies (`web.params`, `web.bodies`), security and one blueprint per audience: logging
+in, the status page, the portal (callers), the desk (staff), the process diagram, the JSON
+API and its tokens (admins)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from engine.store.db import Database
-from web import admin, api, audit, auth, desk, failures, incidents, portal, status
+from web import admin, api, audit, auth, bodies, desk, failures, incidents, params, portal, status
 from web.audit_export import bp as audit_export_bp
 from web.database import attach
 from web.diagram import bp as diagram_bp
@@ -22,6 +23,8 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
     attach(app, db or Database())
+    params.install(app)  # before any blueprint: its rules take the checked converters
+    bodies.install(app)
     protect(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(status.bp)
