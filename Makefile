@@ -8,7 +8,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PG_URL_BENCH ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 .PHONY: install run demo worker test test-unit test-sqlite test-postgres test-wheel test-random \
-	lint bench bench-http clean
+	fuzz lint bench bench-http clean
 
 $(BIN)/deskflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,13 @@ SEED ?= $(shell date +%s)
 test-random: install
 	$(BIN)/pytest -q $(XDIST) --random-order-bucket=global \
 		--random-order-seed=$(SEED) tests/unit tests/integration
+
+# The fuzz tests (marker `fuzz`: hostile generated requests, no answer may be a 5xx) with
+# more examples than `make test` gives them: FUZZ_EXAMPLES per route or operation. On
+# PostgreSQL: `DESKFLOW_TEST_DATABASE_URL=<url> make fuzz`.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	DESKFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q $(XDIST) tests/integration -m fuzz
 
 bench: install
 	$(BIN)/python -m bench
