@@ -282,9 +282,9 @@ class Moment(Param):
 
 
 class Flag(Param):
-    """Yes or no: 1, true or yes; 0, false or no (any case). Not sent: `default`."""
+    """Yes or no: 1 or true, 0 or false (any case). Not sent: `default`."""
 
-    YES, NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+    YES, NO = ("1", "true"), ("0", "false")
 
     def __init__(self, default: bool = False, **kw: Any):
         super().__init__(default, **kw)

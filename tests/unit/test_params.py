@@ -77,8 +77,9 @@ def test_text_choices_patterns_and_flags():
     with pytest.raises(ValueError):
         ref.parse("draft:²")
     assert [Flag().parse(t) for t in ("1", "TRUE", "0", "false")] == [True, True, False, False]
-    with pytest.raises(ValueError):
-        Flag().parse("2")
+    for bad in ("2", "yes", "on"):  # as the API documents it: 1, 0, true, false
+        with pytest.raises(ValueError):
+            Flag().parse(bad)
 
 
 def test_days_and_moments_are_real_dates_in_range():
