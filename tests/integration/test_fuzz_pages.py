@@ -10,7 +10,8 @@ export must not break off).
 
 `DESKFLOW_FUZZ_EXAMPLES` examples per route (default `EXAMPLES`); `make fuzz` runs more.
 A sweep without Hypothesis first asks every route as every role with the demo's ids.
-The JSON API is fuzzed from its OpenAPI document by its own test (marker `fuzz` too).
+Fuzzing the JSON API from its OpenAPI document (bodies, methods, tokens) is another
+test's work, under the same marker `fuzz`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ def _routes() -> list[Rule]:
 
 
 ROUTES = _routes()
+STATUSES: Counter[int] = Counter()  # every answer's status, counted in this process
 PLACEHOLDER = re.compile(r"<(?:([^:<>()]+)(?:\([^)]*\))?:)?([^<>]+)>")
 
 
@@ -145,7 +147,6 @@ class Site:
     # The sweep: each route asked with the demo's ids as each role (and nobody)...
     swept: list[tuple[int, str, str, str]]  # (status, who, url, the start of the body)
     welcome: dict[str, list[str]]  # ...and by endpoint, who got an answer below 400
-    statuses: Counter[int] = field(default_factory=Counter)  # every answer's, counted
 
 
 @pytest.fixture(scope="module")
@@ -186,14 +187,16 @@ def site(migrated: Database, screenshots: Path) -> Iterator[Site]:
     site = Site(app, clients, ids, [], {})
     sweep(site)
     yield site
-    tally(site.statuses, screenshots.parent.parent / "fuzz" / f"pages-{screenshots.name}.txt")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    tally(screenshots.parent.parent / "fuzz" / f"pages-{screenshots.name}-{worker}.txt")
 
 
-def tally(statuses: Counter[int], path: Path) -> None:
-    """How many requests were sent, by status, in test-output/fuzz/ (kept by CI)."""
+def tally(path: Path) -> None:
+    """How many requests this process sent, by status, in test-output/fuzz/ (kept by CI;
+    one file per xdist worker, the module's tests may be spread over them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"{sum(statuses.values())} requests to {len(ROUTES)} GET routes"]
-    lines += [f"HTTP {status}: {count}" for status, count in sorted(statuses.items())]
+    lines = [f"{sum(STATUSES.values())} requests to {len(ROUTES)} GET routes"]
+    lines += [f"HTTP {status}: {count}" for status, count in sorted(STATUSES.items())]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -227,7 +230,7 @@ def ask(site: Site, who: str, url: str) -> tuple[int, str]:
     """GET `url` as `who`: the status, and the body read to its end."""
     response = site.clients[who].get(url)
     try:
-        site.statuses[response.status_code] += 1
+        STATUSES[response.status_code] += 1
         return response.status_code, response.get_data(as_text=True)
     finally:
         response.close()
