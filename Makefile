@@ -74,9 +74,11 @@ test-random: install
 	$(BIN)/pytest -q $(XDIST) --random-order-bucket=global \
 		--random-order-seed=$(SEED) tests/unit tests/integration
 
-# The fuzz tests (pytest -m fuzz) with many more examples than the suite gives them, and a
-# new seed each run; what they sent and found is in test-output/fuzz/.
-FUZZ_EXAMPLES ?= 40
+# The fuzz tests (marker `fuzz`: hostile generated requests, no answer may be a 5xx) with
+# more examples than `make test` gives them — FUZZ_EXAMPLES per route, or per API operation
+# and caller — and a new seed each run; what they sent and found is in test-output/fuzz/.
+# On PostgreSQL: `DESKFLOW_TEST_DATABASE_URL=<url> make fuzz`.
+FUZZ_EXAMPLES ?= 100
 fuzz: install
 	DESKFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q $(XDIST) tests/integration -m fuzz
 

@@ -1,6 +1,7 @@
-"""Deskflow's web app: the factory wires the database, security and one blueprint per
-audience: logging in, the status page, the portal (callers), the desk (staff), the
-process diagram, the JSON API and its tokens (admins)."""
+"""Deskflow's web app: the factory wires the database, the checked way in for parameters
+and bodies (`web.params`, `web.bodies`), security and one blueprint per audience: logging
+in, the status page, the portal (callers), the desk (staff), the process diagram, the JSON
+API and its tokens (admins)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from web import (
     api,
     audit,
     auth,
+    bodies,
     desk,
     failures,
     headers,
     incidents,
+    params,
     portal,
     status,
 )
@@ -34,6 +37,8 @@ def create_app(db: Database | None = None, test_config: dict | None = None) -> F
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
     attach(app, db or Database())
+    params.install(app)  # before any blueprint: its rules take the checked converters
+    bodies.install(app)
     protect(app)
     headers.install(app)
     app.register_blueprint(auth.bp)

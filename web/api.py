@@ -26,7 +26,9 @@ from engine.process.forms import validate_form
 from engine.store.models import HumanTask, Incident, Instance, User
 from web import openapi
 from web.auth import current_user
+from web.bodies import json_body
 from web.database import database, runtime
+from web.params import Flag, Text, Whole, args, query
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -88,10 +90,8 @@ def _works_incidents(who: Person) -> bool:
 
 
 def _body(*fields: str) -> dict[str, Any]:
-    """The JSON object sent, with no field but `fields`."""
-    if not request.is_json:
-        abort(415, "send JSON, with Content-Type: application/json")
-    body = request.get_json()
+    """The JSON object sent (`web.bodies.json_body`), with no field but `fields`."""
+    body = json_body()
     if not isinstance(body, dict):
         abort(400, "the body must be a JSON object")
     if unknown := sorted(set(body) - set(fields)):
@@ -99,28 +99,9 @@ def _body(*fields: str) -> dict[str, Any]:
     return body
 
 
-def _whole(name: str, default: int, low: int, high: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        abort(400, f"?{name} must be a whole number")
-    if value < low or (high is not None and value > high):
-        abort(400, f"?{name} must be from {low}" + (f" to {high}" if high else " up"))
-    return value
-
-
-def _paging() -> tuple[int, int]:
-    return _whole("limit", LIMIT_DEFAULT, 1, LIMIT_MAX), _whole("offset", 0, 0)
-
-
-def _yes(name: str) -> bool:
-    raw = request.args.get(name, "0").lower()
-    if raw not in ("0", "1", "true", "false"):
-        abort(400, f"?{name} must be 1 or 0")
-    return raw in ("1", "true")
+# The query parameters of the lists (`web.params`): paging, and what to filter by.
+PAGING = {"limit": Whole(1, LIMIT_MAX, default=LIMIT_DEFAULT), "offset": Whole(0, default=0)}
+NAME = Text(100)  # a state, a lane, a group: matched as written
 
 
 # --- writing answers ------------------------------------------------------------------
@@ -210,22 +191,24 @@ def report_incident():
 
 
 @bp.get("/incidents")
+@query(PAGING, state=NAME, priority=Whole(1, 5), group=NAME)
 def list_incidents():
     """Newest first: every incident for staff, their own for people who report problems."""
     who = _who()
-    limit, offset = _paging()
-    query = select(Incident)
+    asked = args()
+    limit, offset = asked["limit"], asked["offset"]
+    chosen = select(Incident)
     if not who.is_staff:
-        query = query.where(Incident.caller == who.username)
-    if state := request.args.get("state"):
-        query = query.where(Incident.state == state)
-    if "priority" in request.args:
-        query = query.where(Incident.priority == _whole("priority", 0, 1, 5))
-    if group := request.args.get("group"):
-        query = query.where(Incident.assignment_group == group)
+        chosen = chosen.where(Incident.caller == who.username)
+    if asked["state"]:
+        chosen = chosen.where(Incident.state == asked["state"])
+    if asked["priority"] is not None:
+        chosen = chosen.where(Incident.priority == asked["priority"])
+    if asked["group"]:
+        chosen = chosen.where(Incident.assignment_group == asked["group"])
     with database().reading() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        page = session.scalars(query.order_by(Incident.id.desc()).limit(limit).offset(offset))
+        total = session.scalar(select(func.count()).select_from(chosen.subquery()))
+        page = session.scalars(chosen.order_by(Incident.id.desc()).limit(limit).offset(offset))
         incidents = [_summary(incident) for incident in page]
     return jsonify(incidents=incidents, total=total, limit=limit, offset=offset)
 
@@ -279,19 +262,21 @@ def send_message(number: str):
 
 
 @bp.get("/tasks")
+@query(PAGING, lane=NAME, mine=Flag())
 def list_tasks():
     """The open tasks `who` may work, oldest first (?lane=, ?mine=1)."""
     who = _who()
-    limit, offset = _paging()
-    query = select(HumanTask, Incident).join(Incident, Incident.id == HumanTask.incident_id)
-    if lane := request.args.get("lane"):
-        query = query.where(HumanTask.lane == lane)
-    if _yes("mine"):
-        query = query.where(HumanTask.assignee == who.username)
+    asked = args()
+    limit, offset = asked["limit"], asked["offset"]
+    chosen = select(HumanTask, Incident).join(Incident, Incident.id == HumanTask.incident_id)
+    if asked["lane"]:
+        chosen = chosen.where(HumanTask.lane == asked["lane"])
+    if asked["mine"]:
+        chosen = chosen.where(HumanTask.assignee == who.username)
     if not who.is_staff:
-        query = query.where(Incident.caller == who.username)
+        chosen = chosen.where(Incident.caller == who.username)
     with database().reading() as session:
-        rows = session.execute(query.order_by(HumanTask.created_at, HumanTask.id)).all()
+        rows = session.execute(chosen.order_by(HumanTask.created_at, HumanTask.id)).all()
         workable = [(t, i) for t, i in rows if access.may_work(who, t, i.caller)]
         tasks = [_task(t, i, who) for t, i in workable[offset : offset + limit]]
     return jsonify(tasks=tasks, total=len(workable), limit=limit, offset=offset)

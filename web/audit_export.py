@@ -5,7 +5,9 @@ audit view (`engine.audit.auditors.record_view`), with the filters and whether p
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from collections.abc import Generator, Iterator
+
+from flask import Blueprint, Response, abort, render_template, stream_with_context
 from sqlalchemy import select
 
 from engine import clock
@@ -13,40 +15,28 @@ from engine.audit import auditors, event_log, export
 from engine.errors import DeskflowError
 from engine.store.models import Definition, Group
 from handlers.catalog import catalog
+from web import case_filters
 from web.auth import current_username, requires
 from web.database import database
+from web.params import Flag, args, given, query, query_string
 
 bp = Blueprint("audit_export", __name__, url_prefix="/audit/export")
 
-BREACHED = {"yes": True, "no": False}
+# The page's form: which incidents, and whether with people (`web.case_filters`).
+FILTERS = case_filters.declared("since", "until") | {"people": Flag()}
 
 
 def _filters() -> event_log.Filters:
-    """The filters of the query string (the page's form), or 400 when unreadable."""
-    args = request.args
-    try:
-        version = args.get("version", "").strip()
-        since = args.get("since", "").strip()
-        until = args.get("until", "").strip()
-        return event_log.Filters(
-            version=int(version) if version else None,
-            since=event_log.parse_time(since) if since else None,
-            until=event_log.parse_time(until, end_of_day=True) if until else None,
-            priorities=tuple(int(p) for p in args.getlist("priority") if p.strip()),
-            categories=tuple(c.strip() for c in args.getlist("category") if c.strip()),
-            groups=tuple(g.strip() for g in args.getlist("group") if g.strip()),
-            breached=BREACHED.get(args.get("breached", "")),
-        )
-    except (ValueError, DeskflowError) as err:
-        abort(400, f"cannot read the filters: {err}")
+    return case_filters.filters(args(), "since", "until")
 
 
 def _people() -> bool:
-    return request.args.get("people") == "1"
+    return args()["people"]
 
 
 @bp.get("/")
 @requires("auditor")
+@query(FILTERS)
 def page():
     filters, people = _filters(), _people()
     db = database()
@@ -61,43 +51,63 @@ def page():
             )
         )
         groups = list(connection.scalars(select(Group.name).order_by(Group.name)))
-    query = request.query_string.decode()
     return render_template(
         "audit/export.html",
         filters=filters,
         people=people,
-        args=request.args,
+        args=given(),
         matching=matching,
         versions=versions,
         groups=groups,
         categories=sorted(catalog().categories),
         priorities=catalog().priorities,
-        query=f"?{query}" if query else "",
+        query=query_string(),
     )
 
 
 @bp.get("/history.csv")
 @requires("auditor")
+@query(FILTERS)
 def history_csv():
     return _download("csv")
 
 
 @bp.get("/history.xes")
 @requires("auditor")
+@query(FILTERS)
 def history_xes():
     return _download("xes")
 
 
 def _download(fmt: str) -> Response:
+    """The export, streamed. Everything that could refuse it happens before the first byte
+    is sent — the filters are checked, the snapshot opened and the query run — so a bad
+    request is a 4xx, never a 200 that breaks off in the middle of the file."""
     filters, people = _filters(), _people()
     db = database()
+    try:
+        chunks = export.export(db, fmt, filters, people)
+    except DeskflowError as refused:
+        abort(400, f"cannot export: {refused}")
     detail = filters.describe() + (", with people" if people else "")
     auditors.record_view(db, current_username(), f"export {fmt}", detail)
-    chunks = export.export(db, fmt, filters, people)
-    response = Response(stream_with_context(chunks), content_type=export.MEDIA_TYPES[fmt])
+    first = next(chunks)
+    response = Response(
+        stream_with_context(_resumed(first, chunks)), content_type=export.MEDIA_TYPES[fmt]
+    )
     stamp = clock.now().strftime("%Y%m%dT%H%MZ")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="deskflow-history-{stamp}.{fmt}"'
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _resumed(first: bytes, rest: Generator[bytes, None, None]) -> Iterator[bytes]:
+    """The chunks again from the one taken already; closing it closes the export (and its
+    snapshot) when the client goes away."""
+    try:
+        yield first
+        yield from rest
+    finally:
+        rest.close()

@@ -27,7 +27,9 @@ from engine.desk import sessions
 from engine.desk.account_state import ROLES
 from engine.desk.accounts import LoginRefused, log_in
 from engine.store.models import User
+from web import redirects
 from web.database import database
+from web.params import Text, args, query
 from web.redirects import same_site
 
 SESSION_KEY = "sid"  # the cookie's entry holding the session's secret id
@@ -111,8 +113,10 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@query(next=Text(redirects.MAX_LENGTH))
 def login():
     error = None
+    after = args()["next"]
     if request.method == "POST":
         try:
             user = log_in(  # a failure is counted (committed) before it is raised
@@ -125,9 +129,9 @@ def login():
             error = str(refused)
         else:
             open_session(user.username)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(after))
     status = 401 if error else 200
-    return render_template("login.html", error=error, next=request.args.get("next")), status
+    return render_template("login.html", error=error, next=after), status
 
 
 @bp.post("/logout")

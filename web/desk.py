@@ -25,6 +25,7 @@ from handlers.catalog import catalog
 from web.auth import current_user, requires
 from web.database import database, runtime
 from web.form_fields import fields_of, shown_values, submitted
+from web.params import Choice, Flag, Text, Whole, args, given, query
 from web.redirects import same_site
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -49,11 +50,18 @@ def home():
 
 @bp.get("/queue")
 @requires(*STAFF)
+@query(
+    q=Choice(queues.QUEUES),
+    lane=Text(100),
+    group=Text(100),
+    priority=Whole(1, 5),
+    category=Text(100),
+    sla=Choice(queues.SLA_STATES),
+    fragment=Flag(),  # only the rows, for the page's refresh
+)
 def queue():
     who = me()
-    name = request.args.get("q") or ("all" if who.is_manager else "mine")
-    if name not in queues.QUEUES:
-        abort(400, f"unknown queue '{name}' (known: {', '.join(queues.QUEUES)})")
+    name = args()["q"] or ("all" if who.is_manager else "mine")
     if name == "all" and not who.is_manager:
         abort(403, "the queue of all open work is for managers")
     filters = _filters()
@@ -62,7 +70,7 @@ def queue():
         groups = list(session.scalars(select(Group.name).order_by(Group.name)))
     refresh = current_app.config.get("DESK_REFRESH_SECONDS", REFRESH_SECONDS)
     shown = f", the {len(rows)} most urgent shown" if total > len(rows) else ""
-    back_args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "fragment"}
+    back_args: dict[str, Any] = {k: v for k, v in given().items() if k != "fragment"}
     values = {
         "summary": f"{total} open task{'' if total == 1 else 's'}{shown}. "
         f"Updates every {refresh} s.",
@@ -81,25 +89,19 @@ def queue():
         "may_work": lambda task, incident: access.may_work(who, task, incident.caller),
         "back": url_for("desk.queue", **back_args),
     }
-    if request.args.get("fragment"):
+    if args()["fragment"]:
         return render_template("desk/_queue_rows.html", **values)
     return render_template("desk/queue.html", **values)
 
 
 def _filters() -> queues.Filters:
-    args = request.args
-    priority = args.get("priority", "")
-    if priority and not priority.isdigit():
-        abort(400, f"priority must be a number 1-5, not '{priority}'")
-    sla = args.get("sla", "")
-    if sla and sla not in queues.SLA_STATES:
-        abort(400, f"unknown SLA state '{sla}' (known: {', '.join(queues.SLA_STATES)})")
+    asked = args()
     return queues.Filters(
-        lane=args.get("lane", ""),
-        group=args.get("group", ""),
-        priority=int(priority) if priority else None,
-        category=args.get("category", ""),
-        sla=sla,
+        lane=asked["lane"],
+        group=asked["group"],
+        priority=asked["priority"],
+        category=asked["category"],
+        sla=asked["sla"] or "",
     )
 
 

@@ -12,12 +12,15 @@ to the fields.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
 LONG_TEXT = 200  # a string allowed to be longer than this gets a textarea
+NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]{1,3})?")
 
 
 @dataclass
@@ -120,13 +123,15 @@ def submitted(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
 
 
 def _number(text: str) -> Any:
-    try:
+    """A number typed into a field: ASCII digits (`int("٣")` is 3), a whole number within
+    64 bits or a finite one (`float("nan")` is a number too); anything else stays text,
+    and the form's schema says what is wrong with it."""
+    if not NUMBER.fullmatch(text):
+        return text
+    if re.fullmatch(r"-?[0-9]{1,18}", text):
         return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text
+    number = float(text)
+    return number if math.isfinite(number) else text
 
 
 def shown_values(data: dict[str, Any]) -> dict[str, Any]:

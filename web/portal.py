@@ -19,6 +19,7 @@ from engine.errors import Conflict, FormInvalid
 from engine.store.models import Article, Group, HumanTask, Incident, User
 from web.auth import current_username, requires
 from web.database import database, runtime
+from web.params import Text, args, query
 from web.timeline import customer_timeline
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -31,6 +32,7 @@ HOW_MANY = {
 }
 HOW_URGENT = {"low": "It can wait", "medium": "It slows my work down", "high": "I cannot work"}
 MY_INCIDENTS_SHOWN = 50
+SUGGESTION_QUERY_MAX = 500  # characters of what the caller typed, to find articles with
 STATUS_IN_WORDS = {
     "New": "Received: the service desk will look at it soon",
     "In Progress": "Being worked on",
@@ -66,7 +68,12 @@ def report():
         else:
             return redirect(url_for("portal.incident", number=number))
     page = render_template(
-        "portal/report.html", form=form, errors=errors, how_many=HOW_MANY, how_urgent=HOW_URGENT
+        "portal/report.html",
+        form=form,
+        errors=errors,
+        how_many=HOW_MANY,
+        how_urgent=HOW_URGENT,
+        query_max=SUGGESTION_QUERY_MAX,
     )
     return page, 422 if errors else 200
 
@@ -136,16 +143,13 @@ def _self_help_task(session, incident: Incident) -> HumanTask | None:
     ).first()
 
 
-SUGGESTION_QUERY_MAX = 500
-
-
 @bp.get("/suggestions")
 @requires("user")
+@query(q=Text(SUGGESTION_QUERY_MAX, cut=True))
 def suggestions():
     """Self-help articles for what the caller is typing (an HTML fragment for the page)."""
-    query = request.args.get("q", "")[:SUGGESTION_QUERY_MAX]
     with database().reading() as session:
-        hits = knowledge_base.search(session, query)
+        hits = knowledge_base.search(session, args()["q"])
     return render_template("portal/_suggestions.html", articles=hits)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
@@ -25,7 +26,10 @@ from engine.process.versions import PROCESS_KEY
 from engine.store.models import Draft
 from handlers.registry import ENGINE_PARAMETERS, OPERATORS  # importing it registers them all
 from web.auth import current_username, requires
+from web.bodies import json_body
 from web.database import database, runtime
+from web.params import Whole, args, query
+from web.process_pages import version_or_draft
 
 bp = Blueprint("process_api", __name__, url_prefix="/process/api")
 
@@ -92,14 +96,9 @@ def _refused(error: DeskflowError):
 
 
 def _body(*fields: str) -> dict[str, Any]:
-    """The JSON object sent, with no field but `fields` (parsed here: a body nested too
-    deeply is a 400, not a crash)."""
-    if not request.is_json:
-        abort(415, "send JSON, with Content-Type: application/json")
-    try:
-        body = json.loads(request.get_data(as_text=True) or "null")
-    except (ValueError, RecursionError):
-        abort(400, "the body is not valid JSON")
+    """The JSON object sent (`web.bodies.json_body`: a body nested too deeply is a 400,
+    not a crash), with no field but `fields`."""
+    body = json_body()
     if not isinstance(body, dict):
         abort(400, "the body must be a JSON object")
     if unknown := sorted(set(body) - set(fields)):
@@ -108,19 +107,13 @@ def _body(*fields: str) -> dict[str, Any]:
 
 
 def _version_number(value: Any, name: str) -> int:
+    """A version number sent in a body: a whole number, or its ASCII digits as text."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         abort(400, f"{name} must be a version number")
     text = str(value).strip()
-    if not text.isdigit() or not 0 < int(text) < 10**9:
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) == 0:
         abort(400, f"{name} must be a version number")
     return int(text)
-
-
-def _ref(value: Any, name: str) -> str:
-    """A version number or draft:ID, as sent."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | str):
-        abort(400, f"{name} must be a version number or draft:ID")
-    return str(value).strip()[:40]
 
 
 # --- versions, drafts, validation, deploying ------------------------------------------
@@ -134,7 +127,7 @@ def list_versions():
     return jsonify([row.as_json() for row in rows])
 
 
-@bp.get("/versions/<int:version>")
+@bp.get("/versions/<int32:version>")
 @requires(OWNER)
 def show_version(version: int):
     with database().reading() as session:
@@ -245,7 +238,7 @@ def deploy_draft(draft_id: int):
     return jsonify(answer), 201
 
 
-@bp.post("/versions/<int:version>/rollback")
+@bp.post("/versions/<int32:version>/rollback")
 @requires(OWNER)
 def rollback(version: int):
     """Deploy an older version's content again, as a new version, with a comment."""
@@ -303,9 +296,9 @@ def _plain_default(value: Any) -> Any:
 
 @bp.get("/diff")
 @requires(OWNER)
+@query({"from": version_or_draft(required=True), "to": version_or_draft(required=True)})
 def diff():
-    old = _ref(request.args.get("from"), "?from")
-    new = _ref(request.args.get("to"), "?to")
+    old, new = args()["from"], args()["to"]
     with database().reading() as session:
         _, old_bundle = drafts.resolve(session, old, PROCESS_KEY)
         _, new_bundle = drafts.resolve(session, new, PROCESS_KEY)
@@ -344,13 +337,12 @@ def unknown(rest: str):
 
 @bp.get("/drafts/<int:draft_id>/what-if")
 @requires(OWNER)
+@query(last=Whole(1, what_if.MAX_LAST, default=what_if.DEFAULT_LAST))
 def what_if_report(draft_id: int):
     """Of the last N finished incidents (`?last=`, default 500), which would take another
     path on this draft, and where: the recorded incidents re-run in memory on it."""
-    raw = request.args.get("last", str(what_if.DEFAULT_LAST)).strip()
-    if not raw.isdigit() or not 0 < int(raw) <= what_if.MAX_LAST:
-        abort(400, f"?last must be a whole number from 1 to {what_if.MAX_LAST}")
-    report = what_if.run(database(), f"draft:{draft_id}", last=int(raw), key=PROCESS_KEY)
+    last = args()["last"]
+    report = what_if.run(database(), f"draft:{draft_id}", last=last, key=PROCESS_KEY)
     response = jsonify(report.as_json(limit=what_if.SHOWN_INCIDENTS))
     response.headers["Cache-Control"] = "no-store"
     return response

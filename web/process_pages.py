@@ -32,10 +32,17 @@ from engine.process.versions import PROCESS_KEY
 from engine.store.models import Draft
 from web.auth import current_username, requires
 from web.database import database, runtime
+from web.params import INT32, Pattern, Whole, args, field, query
 
 bp = Blueprint("process", __name__, url_prefix="/process")
 
 OWNER = "process_owner"
+
+
+def version_or_draft(required: bool = False) -> Pattern:
+    """What a diff compares: a version number or a draft, as `drafts.resolve` reads them."""
+    words = "a version number or draft:ID"
+    return Pattern(r"(?i:draft:[0-9]{1,18}|[0-9]{1,9})", words, required=required)
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -91,7 +98,7 @@ def versions_page():
     return _page("process/versions.html", versions=rows, drafts=draft_rows)
 
 
-@bp.post("/versions/<int:version>/rollback")
+@bp.post("/versions/<int32:version>/rollback")
 @requires(OWNER)
 def rollback(version: int):
     comment = request.form.get("comment", "")
@@ -112,11 +119,11 @@ def rollback(version: int):
 @bp.post("/drafts")
 @requires(OWNER)
 def create_draft():
-    raw = request.form.get("base_version", "")
-    if not raw.isdigit():
+    base = field("base_version", Whole(1, INT32))
+    if base is None:
         abort(400, "choose the version the draft starts from")
-    draft = drafts.create(database(), current_username(), base_version=int(raw), key=PROCESS_KEY)
-    flash(f"Draft {draft.id} created from version {raw}.", "info")
+    draft = drafts.create(database(), current_username(), base_version=base, key=PROCESS_KEY)
+    flash(f"Draft {draft.id} created from version {base}.", "info")
     return redirect(url_for("process.versions_page"))
 
 
@@ -130,10 +137,10 @@ def delete_draft(draft_id: int):
 
 @bp.get("/modeler")
 @requires(OWNER)
+@query(draft=Whole(1), version=Whole(1, INT32))
 def modeler():
     """The modeler page (bpmn-js) on a version or a draft; it talks to /process/api/."""
-    draft_id = _whole_arg("draft")
-    version = _whole_arg("version")
+    draft_id, version = args()["draft"], args()["version"]
     with database().reading() as session:
         if draft_id is not None:
             drafts.get(session, draft_id)
@@ -143,16 +150,6 @@ def modeler():
             rows = drafts.list_versions(session, PROCESS_KEY)
             version = rows[0].version if rows else None
     return _page("process/modeler.html", draft_id=draft_id, version=version)
-
-
-def _whole_arg(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    assert raw is not None
-    if not raw.isdigit() or len(raw) > 9:
-        abort(400, f"?{name} must be a whole number")
-    return int(raw)
 
 
 # --- HTML: diff and migration ---------------------------------------------------------
@@ -165,9 +162,10 @@ def _choices() -> tuple[list[drafts.VersionSummary], list[Draft]]:
 
 @bp.get("/diff")
 @requires(OWNER)
+@query({"from": version_or_draft(), "to": version_or_draft()})
 def diff_page():
     versions, draft_rows = _choices()
-    old, new = request.args.get("from", ""), request.args.get("to", "")
+    old, new = args()["from"], args()["to"]
     result, labels, problems = None, ("", ""), None
     if old and new:
         try:
@@ -193,9 +191,10 @@ def diff_page():
 
 @bp.get("/migrate")
 @requires(OWNER)
+@query({"from": Whole(1, INT32), "to": Whole(1, INT32)})
 def migrate_page():
     versions, _ = _choices()
-    source, target = _whole_arg("from"), _whole_arg("to")
+    source, target = args()["from"], args()["to"]
     checks = None
     if source is not None and target is not None:
         checks = Migrator(runtime()).dry_run(source, target, PROCESS_KEY)
@@ -212,17 +211,16 @@ def migrate_page():
 @bp.post("/migrate")
 @requires(OWNER)
 def migrate():
-    source = request.form.get("from", "")
-    target = request.form.get("to", "")
-    if not (source.isdigit() and target.isdigit()):
+    source, target = field("from", Whole(1, INT32)), field("to", Whole(1, INT32))
+    if source is None or target is None:
         abort(400, "choose the version to move from and the version to move to")
-    outcome = Migrator(runtime()).migrate(int(source), int(target), current_username(), PROCESS_KEY)
+    outcome = Migrator(runtime()).migrate(source, target, current_username(), PROCESS_KEY)
     versions, _ = _choices()
     return _page(
         "process/migrate.html",
         versions=versions,
-        source=int(source),
-        target=int(target),
+        source=source,
+        target=target,
         checks=None,
         outcome=outcome,
     )

@@ -17,22 +17,23 @@ from flask import (
     make_response,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from sqlalchemy import select
 
 from engine.audit import auditors, heatmap, replay_steps
-from engine.audit.event_log import Filters, parse_time
-from engine.errors import DeskflowError, NotFound
+from engine.errors import NotFound
 from engine.store.models import Group, Incident
 from handlers.catalog import catalog
+from web import case_filters
 from web.auth import current_username, requires
 from web.database import database
+from web.params import Text, args, given, query
 
 bp = Blueprint("replay", __name__, url_prefix="/audit")
 
-BREACHED = {"yes": True, "no": False}
+# The heatmap's form: which incidents (`web.case_filters`).
+FILTERS = case_filters.declared("from", "to")
 
 
 def _no_store(body) -> Response:
@@ -46,9 +47,10 @@ def _no_store(body) -> Response:
 
 @bp.get("/replay")
 @requires("auditor")
+@query(number=Text(40))
 def find():
     """The audit page's "Replay incident number" form lands here."""
-    number = request.args.get("number", "").strip().upper()
+    number = args()["number"].upper()
     if not number:
         flash("Give the number of the incident to replay.", "error")
         return redirect(url_for("audit.home"))
@@ -85,28 +87,8 @@ def replay_json(number: str):
 # --- many incidents -------------------------------------------------------------------
 
 
-def _filters() -> Filters:
-    """The heatmap's filters from the query string (its form), or 400 when unreadable."""
-    args = request.args
-    try:
-        version = args.get("version", "").strip()
-        since = args.get("from", "").strip()
-        until = args.get("to", "").strip()
-        return Filters(
-            version=int(version) if version else None,
-            since=parse_time(since) if since else None,
-            until=parse_time(until, end_of_day=True) if until else None,
-            priorities=tuple(int(p) for p in args.getlist("priority") if p.strip()),
-            categories=tuple(c.strip() for c in args.getlist("category") if c.strip()),
-            groups=tuple(g.strip() for g in args.getlist("group") if g.strip()),
-            breached=BREACHED.get(args.get("breached", "")),
-        )
-    except (ValueError, DeskflowError) as err:
-        abort(400, f"cannot read the filters: {err}")
-
-
 def _heatmap(what: str) -> heatmap.Heatmap:
-    filters = _filters()
+    filters = case_filters.filters(args(), "from", "to")
     db = database()
     with db.reading() as session:
         try:
@@ -121,6 +103,7 @@ def _heatmap(what: str) -> heatmap.Heatmap:
 
 @bp.get("/heatmap")
 @requires("auditor")
+@query(FILTERS)
 def heatmap_page():
     result = _heatmap("heatmap page")
     with database().reading() as session:
@@ -131,7 +114,7 @@ def heatmap_page():
             "audit/heatmap.html",
             result=result,
             data=result.as_json(),
-            args=request.args,
+            args=given(),
             versions=versions,
             groups=groups,
             categories=sorted(catalog().categories),
@@ -143,5 +126,6 @@ def heatmap_page():
 
 @bp.get("/heatmap.json")
 @requires("auditor")
+@query(FILTERS)
 def heatmap_json():
     return _no_store(jsonify(_heatmap("heatmap data").as_json()))

@@ -70,6 +70,7 @@ from engine.store.db import Database
 from engine.store.models import Definition, HistoryEvent, Incident, Instance
 
 BATCH = 500  # history rows fetched at a time
+INT32 = 2**31 - 1  # versions and priorities are INTEGER columns
 ENGINE, WORKER, CALLER = "deskflow", "worker", "caller"
 HUMAN = frozenset({"UserTask", "ManualTask"})
 ROW_KINDS = ("command", "handler", "task", "timer")
@@ -113,6 +114,30 @@ class Filters:
             parts.append("breached" if self.breached else "not breached")
         return ", ".join(parts) or "every incident"
 
+    def check(self) -> None:
+        """Refuse (DeskflowError) filters no database query can take: a version or a
+        priority outside a 32-bit integer (their columns' type), a name with a NUL
+        character, a time that is not a datetime. `engine.audit.export` checks them before
+        it writes a byte."""
+        for name, number in [
+            ("version", self.version),
+            *(("priority", p) for p in self.priorities),
+        ]:
+            if number is not None and not (isinstance(number, int) and 0 <= number <= INT32):
+                raise DeskflowError(
+                    f"the {name} filter {str(number)[:30]} is not a whole number from 0 to {INT32}"
+                )
+        for name, texts in (
+            ("process", (self.key,)),
+            ("category", self.categories),
+            ("group", self.groups),
+        ):
+            if any(not isinstance(t, str) or "\x00" in t for t in texts):
+                raise DeskflowError(f"a {name} filter holds a NUL character or is not text")
+        for name, moment in (("since", self.since), ("until", self.until)):
+            if moment is not None and not isinstance(moment, datetime):
+                raise DeskflowError(f"the {name} filter is not a date and time")
+
 
 def parse_time(text: str, *, end_of_day: bool = False) -> datetime:
     """An ISO 8601 date or date-time; without a zone it is UTC. A bare date is its
@@ -124,8 +149,8 @@ def parse_time(text: str, *, end_of_day: bool = False) -> datetime:
             moment = datetime.combine(day, time(), tzinfo=UTC)
             return moment + timedelta(days=1) if end_of_day else moment
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise DeskflowError(f"cannot read '{text}' as an ISO 8601 date or time") from None
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
+        raise DeskflowError(f"cannot read '{text[:40]}' as an ISO 8601 date or time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -35,6 +35,9 @@ def test_logging_in_never_sends_the_browser_off_site(app, target):
         query_string={"next": target},
         data={"username": "tina", "password": PASSWORD, "csrf_token": token},
     )
+    if answer.status_code == 400:  # a control character: web.params refuses ?next itself
+        assert "?next" in answer.get_data(as_text=True) and "Location" not in answer.headers
+        return
     assert answer.status_code == 302
     assert answer.location == "/", answer.location
     assert "evil" not in answer.headers["Location"]

@@ -5,7 +5,10 @@
   const fields = ["short_description", "description"].map((id) => document.getElementById(id));
   let timer;
   const look = () => {
-    const query = fields.map((f) => f.value).join(" ").trim();
+    // One line of plain text (no query parameter may hold a control character such as a
+    // line break: web/params.py), and no more than the server reads.
+    const query = fields.map((f) => f.value).join(" ")
+      .replace(/[\s\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, Number(box.dataset.max));
     if (query.length < 3) { box.innerHTML = ""; return; }
     fetch(`${box.dataset.url}?q=${encodeURIComponent(query)}`)
       .then((r) => (r.ok ? r.text() : ""))
