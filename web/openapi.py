@@ -33,7 +33,8 @@ valid, answers 401 with `WWW-Authenticate: Bearer`.
 
 Every error is a JSON object `{"error": "..."}`; form data that does not fit its schema
 answers 422 with `fields` (field -> what is wrong) and changes nothing. A parameter of the
-wrong type or out of its range answers 400 (or 404 or 422), naming the parameter; a body
+wrong type or out of its range answers 400 (or 404 or 422), naming the parameter, and so
+does a control character in any query parameter, even one the operation ignores; a body
 over 1 MiB answers 413, chunked or not."""
 
 UNAUTHORIZED_HEADERS = {
@@ -154,7 +155,11 @@ def _paths() -> dict[str, dict]:
                 "summary": "This document",
                 "operationId": "openapi",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "The OpenAPI document")},
+                "responses": {
+                    "200": _json({"type": "object"}, "The OpenAPI document"),
+                    # Any query string is checked: a control character in it is refused.
+                    **_errors(400),
+                },
             }
         },
         "/api/incidents": {
