@@ -15,6 +15,7 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
+from engine import clock
 from engine.audit import event_log, export
 from engine.desk import api_tokens
 from engine.errors import DeskflowError
@@ -39,7 +40,7 @@ def app(runtime):
 @pytest.fixture
 def api(app, db):
     """The API as tina (a token of hers): a test client and its headers."""
-    _, token = api_tokens.create_token(db, "tina", "hostile", created_by="admin")
+    _, token = api_tokens.create_token(db, "tina", "hostile", created_by="admin", scope="write")
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return client
@@ -221,7 +222,11 @@ def test_a_good_export_still_streams_whole(app, runtime):
 def test_a_chunked_body_over_the_limit_is_413_like_one_with_a_length(db, runtime, tmp_path):
     """Werkzeug's stream stopped a chunked body at the limit and handed over what it had
     read (a cut JSON body: 400); `web.bodies` makes it 413, through a real gunicorn."""
-    _, token = api_tokens.create_token(db, "tina", "chunked", created_by="admin")
+    frozen = clock.install(clock.WallClock())  # gunicorn checks the token's expiry on it
+    try:
+        _, token = api_tokens.create_token(db, "tina", "chunked", "admin", scope="write")
+    finally:
+        clock.install(frozen)
     bearer = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     big = json.dumps({"short_description": "x" * (2 * 1024 * 1024)}).encode()
     small = json.dumps(REPORT | {"caller": "alice"}).encode()
@@ -257,7 +262,7 @@ def _sent(address, path, body, headers, chunked=False) -> tuple[int, str]:
 def _report(app) -> str:
     """An incident for alice, reported by tina through the API; its number."""
     db = app.extensions["deskflow.db"]
-    _, token = api_tokens.create_token(db, "tina", "report", created_by="admin")
+    _, token = api_tokens.create_token(db, "tina", "report", created_by="admin", scope="write")
     answer = app.test_client().post(
         "/api/incidents",
         json=REPORT | {"caller": "alice"},
