@@ -10,7 +10,7 @@ status the operation lists, a JSON body that fits that status's schema.
 
 `DESKFLOW_FUZZ_EXAMPLES` is the number of examples per operation and caller (default
 3 in the suite; `make fuzz` sends many more, with a random seed each run). What was sent and
-found is written to `test-output/fuzz/api-<worker>.json` and printed at the end.
+found is written to `test-output/fuzz/api-<backend>-<worker>.json` and printed at the end.
 
 `DESKFLOW_FUZZ_SURVEY=1` records every wrong answer and fails on none (to see them all
 at once). `KNOWN_DEFECTS` excuses what this branch still answers wrongly, by (operation, status):
@@ -122,8 +122,9 @@ def report(pytestconfig):
     """Writes what was sent and found, and says it at the end of the run."""
     yield
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    backend = "postgresql" if os.environ.get("DESKFLOW_TEST_DATABASE_URL") else "sqlite"
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    path = OUTPUT / f"api-{worker}.json"
+    path = OUTPUT / f"api-{backend}-{worker}.json"
     path.write_text(json.dumps(TALLY.as_json(), indent=2, ensure_ascii=False) + "\n")
     line = f"API fuzzing: {TALLY.sent} requests, {len(TALLY.found)} distinct wrong answers"
     reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
