@@ -29,7 +29,7 @@ ROLES = ("user", "technician", "specialist", "manager", "process_owner", "audito
 
 
 def _user(session: Session, username: str) -> User:
-    user = session.get(User, username.strip().lower())
+    user = session.get(User, username.strip().lower(), with_for_update=True)  # read locked
     if user is None:
         raise NotFound(f"no user '{username.strip().lower()}'")
     return user

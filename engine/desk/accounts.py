@@ -51,7 +51,7 @@ def set_password(db: Database, username: str, password: str) -> None:
     throttle's lockout (not an admin's lock). Every session of the account ends."""
     password_hash = _new_hash(password)  # scrypt outside the transaction
     with db.writing() as session:
-        user = session.get(User, username)
+        user = session.get(User, username, with_for_update=True)
         if user is None:
             raise DeskflowError(f"no user '{username}'")
         _replace(session, user, password_hash, keep=None)
@@ -66,7 +66,7 @@ def change_own_password(
     throttle; so is one asked for while the account is locked out."""
     password_hash = _new_hash(new)
     with db.writing() as session:
-        user = session.get(User, username)
+        user = session.get(User, username, with_for_update=True)
         if user is None or user.password_hash is None:
             raise DeskflowError(f"no user '{username}' with a password")
         now = clock.now()
@@ -136,7 +136,8 @@ def _check_address(session: Session, address: str, now: datetime) -> None:
 
 
 def _check_password(session: Session, username: str, password: str, now: datetime) -> str:
-    user = session.get(User, username.strip().lower())
+    # Locked before it is read: concurrent wrong passwords each count (READ COMMITTED).
+    user = session.get(User, username.strip().lower(), with_for_update=True)
     if user is None or user.password_hash is None:
         check_password_hash(_NOBODY, password)
         raise LoginRefused("wrong user name or password")
