@@ -15,6 +15,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    flash,
     g,
     redirect,
     render_template,
@@ -52,9 +53,18 @@ def current_user() -> User | None:
             found = sessions.find(database(), str(secret), active=by_hand)
             if found is None:
                 session.clear()
+                _say_why_it_ended(str(secret))
         g.user = found.user if found else None
         g.session_id = found.session_id if found else None
     return g.user
+
+
+def _say_why_it_ended(secret: str) -> None:
+    """On a page (not the API), tell the person why they must log in again."""
+    if request.path.startswith("/api/"):
+        return
+    if reason := sessions.why_ended(database(), secret):
+        flash(f"Your session ended ({reason}): log in again to go on.", "info")
 
 
 def current_session_id() -> int | None:

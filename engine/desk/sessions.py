@@ -154,6 +154,18 @@ def find(db: Database, secret: str, active: bool = True) -> Found | None:
     return Found(login.id, user)
 
 
+def why_ended(db: Database, secret: str) -> str | None:
+    """Why the session with secret id `secret` ended (`LoginSession.end_reason`), to tell
+    the person on the log-in page; None when there is no such session or it did not end
+    (its account is locked or deactivated: the log-in page says that itself)."""
+    if not secret or len(secret) > SECRET_MAX:
+        return None
+    with db.reading() as session:
+        return session.scalar(
+            select(LoginSession.end_reason).where(LoginSession.secret_hash == _digest(secret))
+        )
+
+
 def _end_where(db: Database, reason: str, *where) -> int:
     with db.writing() as session:
         return end_in(session, reason, *where)

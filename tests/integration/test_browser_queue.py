@@ -69,3 +69,5 @@ def test_a_queue_left_open_goes_to_the_log_in_page_when_its_session_ends(runtime
         accounts.set_password(runtime.db, "tom", "changed elsewhere")  # ends his sessions
         page.wait_for_url(f"{base}/login**", timeout=5000)
         assert page.locator("#queue").count() == 0
+        said = page.get_by_text("Your session ended (password changed)")
+        assert said.is_visible()

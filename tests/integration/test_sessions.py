@@ -148,6 +148,8 @@ def test_an_idle_session_ends(app, db, frozen_clock):
     frozen_clock.advance(timedelta(minutes=sessions.IDLE_DEFAULT_MINUTES - 1))
     assert opens_the_desk(tina)
     frozen_clock.advance(timedelta(minutes=sessions.IDLE_DEFAULT_MINUTES + 1))
+    answer = tina.get("/desk/queue", follow_redirects=True)
+    assert "Your session ended (idle too long): log in again" in answer.get_data(as_text=True)
     assert not opens_the_desk(tina)
     assert rows(db, "tina")[0].end_reason == sessions.IDLE
 

@@ -40,9 +40,10 @@
         const answer = await fetch(table.dataset.source, {
           credentials: "same-origin",
           headers: { "X-Deskflow-Background": "1" }, /* not activity: the session may go idle */
+          redirect: "manual",
         });
-        if (answer.redirected && new URL(answer.url).pathname === "/login") {
-          window.location.assign(answer.url); /* the session ended: show it, hide the queue */
+        if (answer.type === "opaqueredirect") {
+          window.location.reload(); /* the session ended: the log-in page says why */
           return;
         }
         if (!answer.ok) return;
