@@ -10,6 +10,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -25,7 +26,7 @@ from handlers.catalog import catalog
 from web.auth import current_user, requires
 from web.database import database, runtime
 from web.form_fields import fields_of, shown_values, submitted
-from web.params import Choice, Flag, Text, Whole, args, given, query
+from web.params import Choice, Flag, Pattern, Text, Whole, args, given, query
 from web.redirects import same_site
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -106,10 +107,17 @@ def _filters() -> queues.Filters:
 
 
 def open_task(task_id: str) -> tuple[HumanTask, Incident]:
-    """The open task and its incident, or a 404 that says the task is not open."""
+    """The open task and its incident. A task no longer open answers 410 with a link to
+    its incident when the link to the task named it (`?incident=`: Back to a finished
+    task's form, or a form sent twice), else 404 saying the task is not open."""
     with database().reading() as session:
         task = session.get(HumanTask, task_id)
         incident = session.get(Incident, task.incident_id) if task else None
+        if task is None and (number := args().get("incident")):
+            incident = session.scalars(select(Incident).where(Incident.number == number)).first()
+            if incident is not None:
+                page = render_template("desk/task_done.html", incident=incident)
+                abort(make_response(page, 410))
     if task is None or incident is None:
         abort(404, f"task {task_id} is not open (it was completed, or never existed)")
     return task, incident
@@ -190,8 +198,12 @@ def colleagues(group: str | None) -> list[str]:
         )
 
 
+INCIDENT_NUMBER = Pattern(r"INC[0-9]{7,12}", "an incident number such as INC0000042")
+
+
 @bp.route("/tasks/<task_id>", methods=["GET", "POST"])
 @requires(*STAFF)
+@query(incident=INCIDENT_NUMBER)
 def task(task_id: str):
     who, task, incident = _workable(task_id)
     with database().reading() as session:

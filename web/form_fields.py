@@ -34,6 +34,7 @@ class Field:
     # For choices that depend on another field: that field, and its value -> the options.
     depends_on: str = ""
     groups: dict[str, list[str]] = field(default_factory=dict)
+    default: Any = None  # what an empty input stands for, when the schema gives a default
 
 
 def fields_of(schema: dict[str, Any]) -> list[Field]:
@@ -64,7 +65,14 @@ def _field(name: str, spec: dict, required: bool, dependent) -> Field:
         )
     elif type_ == "string" and spec.get("maxLength", LONG_TEXT + 1) > LONG_TEXT:
         kind = "textarea"
-    result = Field(**base, kind=kind, required=required, options=options)
+    # A required field with a default may be left empty: the default is sent for it.
+    result = Field(
+        **base,
+        kind=kind,
+        required=required and "default" not in spec,
+        options=options,
+        default=spec.get("default"),
+    )
     if dependent is not None:
         result.kind = "choices"
         result.depends_on, result.groups = dependent
@@ -94,8 +102,9 @@ def _dependent_choices(schema: dict) -> dict[str, tuple[str, dict[str, list[str]
 
 def submitted(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
     """The JSON a form submission stands for: empty inputs left out (so "required" says
-    so), yes/no as booleans, numbers as numbers when they are numbers (else the text, for
-    the schema to refuse), lists from checkboxes or comma-separated text."""
+    so) unless the schema gives a text default (then the default), yes/no as booleans,
+    numbers as numbers when they are numbers (else the text, for the schema to refuse),
+    lists from checkboxes or comma-separated text."""
     data: dict[str, Any] = {}
     for item in fields_of(schema):
         name = item.name
@@ -119,6 +128,8 @@ def submitted(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
             text = form.get(name, "").strip()
             if text:
                 data[name] = _number(text) if item.kind == "number" else text
+            elif isinstance(item.default, str):
+                data[name] = item.default
     return data
 
 

@@ -30,6 +30,23 @@
     if (count && rows) count.textContent = rows.dataset.summary;
   };
 
+  // Keyboard focus inside the queue survives its refresh: the same control of the same
+  // task's row, when that row is still there.
+  const keptFocus = (rows) => {
+    const focused = document.activeElement;
+    if (!focused || !rows.contains(focused)) return null;
+    const row = focused.closest("tr[data-task]");
+    if (!row) return null;
+    const controls = Array.from(row.querySelectorAll("a, button, input, select"));
+    return { task: row.dataset.task, index: controls.indexOf(focused) };
+  };
+  const restoreFocus = (rows, kept) => {
+    if (!kept) return;
+    const row = rows.querySelector(`tr[data-task="${CSS.escape(kept.task)}"]`);
+    const controls = row ? Array.from(row.querySelectorAll("a, button, input, select")) : [];
+    if (controls[kept.index]) controls[kept.index].focus({ preventScroll: true });
+  };
+
   const refreshQueue = () => {
     const table = document.getElementById("queue");
     if (!table) return;
@@ -52,7 +69,11 @@
         const rows = holder.querySelector("tbody");
         const current = document.getElementById("queue-rows");
         if (rows && current) {
+          const kept = keptFocus(current);
+          const scrolled = window.scrollY;
           current.replaceWith(rows);
+          restoreFocus(rows, kept);
+          window.scrollTo(0, scrolled);
           setSkew(rows);
           showCount(rows);
           countdowns();
