@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from engine.desk import access, api_tokens, queries
 from engine.desk.access import Person
 from engine.errors import Conflict, DeskflowError, FormInvalid, NotFound
+from engine.instances import submissions
 from engine.instances.runtime import MESSAGES
 from engine.process.forms import validate_form
 from engine.store.models import HumanTask, Incident, Instance, User
@@ -185,9 +186,22 @@ def report_incident():
             raise FormInvalid("report", {"caller": f"no user '{caller}'"})
     report = {"channel": "portal", "description": "", "is_broken": True, **body}
     report |= {"caller": caller, "reported_by": who.username}
-    number = runtime().start_incident(report, actor=who.username)
+    number = runtime().start_incident(report, actor=who.username, submission=_idempotency_key())
     url = _incident_url(number)
     return jsonify(number=number, url=url), 201, {"Location": url}
+
+
+def _idempotency_key() -> str | None:
+    """The `Idempotency-Key` header: a retried report with the same key answers with the
+    incident the first one opened (`engine.instances.submissions`); 400 when malformed."""
+    sent = request.headers.get("Idempotency-Key")
+    if sent is None:
+        return None
+    try:
+        submissions.scoped("", sent)
+    except DeskflowError as bad:
+        abort(400, str(bad))
+    return sent
 
 
 @bp.get("/incidents")

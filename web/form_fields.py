@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,3 +157,9 @@ def shown_values(data: dict[str, Any]) -> dict[str, Any]:
         else:
             shown[name] = str(value)
     return shown
+
+
+def new_submission() -> str:
+    """A fresh key for one report form: sent with it, so that the same form sent twice
+    opens one incident (`engine.instances.submissions`)."""
+    return secrets.token_urlsafe(16)

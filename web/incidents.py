@@ -20,7 +20,7 @@ from engine.store.models import Incident, Instance, User
 from web.auth import requires
 from web.database import database, runtime
 from web.desk import STAFF, colleagues, me
-from web.form_fields import fields_of, shown_values, submitted
+from web.form_fields import fields_of, new_submission, shown_values, submitted
 from web.notes import work_notes
 from web.timeline import customer_timeline
 
@@ -200,19 +200,27 @@ def report():
             field.options = [c for c in field.options if c != "portal"]
     errors: dict[str, str] = {}
     values: dict[str, Any] = {"is_broken": "yes", "channel": "phone"}
+    submission = request.form.get("submission") or new_submission()
     if request.method == "POST":
         data = submitted(schema, request.form) | {"reported_by": me().username}
         values = shown_values(data)
         try:
-            number = runtime().start_incident(data, actor=me().username)
+            number = runtime().start_incident(data, actor=me().username, submission=submission)
         except FormInvalid as invalid:
             errors = invalid.errors
+        except DeskflowError as refused:
+            errors = {"(form)": str(refused)}
         else:
             flash(f"{number} logged for {data['caller']}.", "info")
             return redirect(url_for("incidents.incident", number=number))
     names = dict(callers)
     page = render_template(
-        "desk/report.html", fields=fields, values=values, errors=errors, names=names
+        "desk/report.html",
+        fields=fields,
+        values=values,
+        errors=errors,
+        names=names,
+        submission=submission,
     )
     return page, 422 if errors else 200
 

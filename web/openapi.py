@@ -186,6 +186,23 @@ def _paths() -> dict[str, dict]:
             "post": {
                 "summary": "Report a problem (opens an incident or a request)",
                 "operationId": "reportIncident",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "Any 8 to 200 printable ASCII characters, new for each "
+                        "report: the same key sent again by the same person (a retry after a "
+                        "timeout) opens nothing new and answers 201 with the incident the "
+                        "first one opened",
+                        "schema": {
+                            "type": "string",
+                            "minLength": 8,
+                            "maxLength": 200,
+                            "pattern": "^[\\x21-\\x7e]+$",
+                        },
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": ref("Report")}},

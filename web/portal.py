@@ -15,10 +15,11 @@ from flask import (
 from sqlalchemy import select
 
 from engine.desk import knowledge_base, queries
-from engine.errors import Conflict, FormInvalid
+from engine.errors import Conflict, DeskflowError, FormInvalid
 from engine.store.models import Article, Group, HumanTask, Incident, User
 from web.auth import current_username, requires
 from web.database import database, runtime
+from web.form_fields import new_submission
 from web.params import Text, args, query
 from web.timeline import customer_timeline
 
@@ -50,6 +51,7 @@ def report():
     form = {"short_description": "", "description": "", "is_broken": "yes"}
     form |= {"impact": "low", "urgency": "medium"}
     errors: dict[str, str] = {}
+    submission = request.form.get("submission") or new_submission()
     if request.method == "POST":
         form = {key: request.form.get(key, "") for key in form}
         answers = {
@@ -62,14 +64,19 @@ def report():
             "urgency": form["urgency"],
         }
         try:
-            number = runtime().start_incident(answers, actor=current_username())
+            number = runtime().start_incident(
+                answers, actor=current_username(), submission=submission
+            )
         except FormInvalid as invalid:
             errors = invalid.errors
+        except DeskflowError as refused:
+            errors = {"(form)": str(refused)}
         else:
             return redirect(url_for("portal.incident", number=number))
     page = render_template(
         "portal/report.html",
         form=form,
+        submission=submission,
         errors=errors,
         how_many=HOW_MANY,
         how_urgent=HOW_URGENT,

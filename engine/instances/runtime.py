@@ -16,7 +16,7 @@ from uuid import UUID
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -29,7 +29,15 @@ from engine.errors import (
     NotFound,
     ProcessError,
 )
-from engine.instances import history, notices, projection, record, steps, writeback
+from engine.instances import (
+    history,
+    notices,
+    projection,
+    record,
+    steps,
+    submissions,
+    writeback,
+)
 from engine.instances.desk_commands import DeskCommands
 from engine.instances.history import Entry
 from engine.instances.locks import facts
@@ -72,9 +80,33 @@ class Runtime(DeskCommands):
 
     # --- commands ----------------------------------------------------------------------
 
-    def start_incident(self, report: dict[str, Any], actor: str, key: str = PROCESS_KEY) -> str:
-        """Open an incident from a report (the `report` form); returns its number."""
+    def start_incident(
+        self,
+        report: dict[str, Any],
+        actor: str,
+        key: str = PROCESS_KEY,
+        submission: str | None = None,
+    ) -> str:
+        """Open an incident from a report (the `report` form); returns its number. With a
+        `submission` key (a form's, or an API call's Idempotency-Key), the same key sent
+        again by the same person returns the incident the first one opened
+        (`engine.instances.submissions`)."""
+        claimed = submissions.scoped(actor, submission) if submission else None
+        if claimed and (number := submissions.opened_by(self.db, claimed)):
+            return number
+        try:
+            return self._start_incident(report, actor, key, claimed)
+        except IntegrityError:
+            if claimed and (number := submissions.opened_by(self.db, claimed)):
+                return number  # the same form, sent at the same moment, opened it
+            raise
+
+    def _start_incident(
+        self, report: dict[str, Any], actor: str, key: str, claimed: str | None
+    ) -> str:
         with self._command() as session:
+            if claimed:
+                submissions.claim(session, claimed, clock.now())
             row = versions.latest(session, key)
             definition = self.definition(session, row.id)
             report = validate_form("report", definition.forms["report"], report)
@@ -132,6 +164,8 @@ class Runtime(DeskCommands):
                 command,
                 steps.start(data),
             )
+            if claimed:
+                submissions.fulfil(session, claimed, incident.number)
             return incident.number
 
     def complete_task(

@@ -407,3 +407,14 @@ class AuditRun(Base):
     seconds: Mapped[float | None]
     summary: Mapped[str | None] = mapped_column(Text)  # one line: clean, or the first break
     problems: Mapped[str | None] = mapped_column(Text)  # the first problems, one a line
+
+
+class Submission(Base):
+    """A report form (or an API call with an `Idempotency-Key`) that opened an incident,
+    by its key: the same form sent again opens nothing new (`engine.instances.submissions`)."""
+
+    __tablename__ = "submissions"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # "<actor> <key sent>"
+    incident_number: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime]

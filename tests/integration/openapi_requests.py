@@ -335,25 +335,34 @@ def bodies(
 # --- whole requests ---------------------------------------------------------------------
 
 
+def header_safe(value: str) -> bool:
+    """Whether an HTTP client can send `value` as a header at all (Latin-1, no line
+    break): what it cannot send, no server receives."""
+    return "\r" not in value and "\n" not in value and value.isprintable() and value.isascii()
+
+
 @st.composite
 def requests(
     draw: Any, operation: Operation, document: Mapping[str, Any], pools: Mapping[str, list]
 ) -> ApiRequest:
     """A request for `operation`, credentials left to the caller."""
-    path, query = operation.path, []
+    path, query, headers = operation.path, [], {}
     for parameter in map(lambda p: resolve(document, p), operation.spec.get("parameters", ())):
         name, where = parameter["name"], parameter["in"]
         value = parameter_values(parameter.get("schema"), document, pools, name)
         if where == "path":  # not empty, no "/": that would be another URL, not this one
             segment = draw(value.filter(lambda text: text and "/" not in text))
             path = path.replace("{" + name + "}", quote(segment, safe=""))
+        elif where == "header":
+            if draw(st.booleans()) and header_safe(sent := draw(value)):
+                headers[name] = sent
         elif where == "query" and (parameter.get("required") or draw(st.booleans())):
             query.append((name, draw(value)))
             if draw(st.integers(0, 9)) == 0:  # the same parameter twice
                 query.append((name, draw(value)))
     if draw(st.integers(0, 9)) == 0:
         query.append((draw(_text(1, 10)), draw(hostile_text())))  # one the API does not know
-    request = ApiRequest(operation.method, path, query)
+    request = ApiRequest(operation.method, path, query, headers=headers)
     body_spec = resolve(document, operation.spec.get("requestBody"))
     if body_spec:
         schema = body_spec["content"][JSON]["schema"]
@@ -404,15 +413,18 @@ def _request(
 ) -> ApiRequest:
     """The request with the `varied` parameters, the other path parameters `real`, the
     other query parameters left out."""
-    path, query = operation.path, []
+    path, query, headers = operation.path, [], {}
     for parameter in parameters:
         name = parameter["name"]
         value = varied.get(name, real[name])
         if parameter["in"] == "path":
             path = path.replace("{" + name + "}", quote(value, safe=""))
+        elif parameter["in"] == "header":
+            if name in varied and header_safe(value):
+                headers[name] = value
         elif name in varied or parameter.get("required"):
             query.append((name, value))
-    request = ApiRequest(operation.method, path, query, body=body[1])
+    request = ApiRequest(operation.method, path, query, headers=headers, body=body[1])
     if body[0] is not None:
         request.headers["Content-Type"] = body[0]
     return request

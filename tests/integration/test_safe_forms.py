@@ -4,10 +4,14 @@ its incident instead of a bare 404."""
 
 from __future__ import annotations
 
+import re
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
 from engine.store.models import HistoryEvent, Incident
+from web import create_app
 
 from .desk import Desk
 from .web_client import app_with_accounts, logged_in, post
@@ -69,3 +73,98 @@ def test_a_finished_task_says_so_and_links_to_its_incident(app, runtime, frozen_
     assert bare.status_code == 404 and "is not open" in bare.get_data(as_text=True)
     wrong = tina.get(f"/desk/tasks/{task.id}?incident=INC9999999")
     assert wrong.status_code == 404
+
+
+REPORT_FORM = {
+    "short_description": "Laptop does not start",
+    "description": "",
+    "is_broken": "yes",
+    "impact": "low",
+    "urgency": "medium",
+}
+
+
+def incidents(db) -> list[str]:
+    with db.reading() as session:
+        return list(session.scalars(select(Incident.number).order_by(Incident.id)))
+
+
+def submission_of(page: str) -> str:
+    return re.search(r'name="submission" value="([^"]+)"', page).group(1)
+
+
+def test_the_same_report_form_sent_twice_opens_one_incident(runtime, db):
+    app = app_with_accounts(runtime, "alice", "tina")
+    alice = logged_in(app, "alice")
+    key = submission_of(alice.get("/portal/report").get_data(as_text=True))
+    first = post(alice, "/portal/report", submission=key, **REPORT_FORM)
+    again = post(alice, "/portal/report", submission=key, **REPORT_FORM)  # Back, send
+    assert first.status_code == again.status_code == 302
+    assert first.location == again.location
+    assert len(incidents(db)) == 1
+    other = submission_of(alice.get("/portal/report").get_data(as_text=True))
+    assert other != key  # a new form is a new report
+    assert post(alice, "/portal/report", submission=other, **REPORT_FORM).status_code == 302
+    assert len(incidents(db)) == 2
+
+    tina = logged_in(app, "tina")  # the desk's Log a call, the same way
+    desk_key = submission_of(tina.get("/desk/report").get_data(as_text=True))
+    call = REPORT_FORM | {"caller": "alice", "channel": "phone"}
+    one = post(tina, "/desk/report", submission=desk_key, **call)
+    two = post(tina, "/desk/report", submission=desk_key, **call)
+    assert one.location == two.location and len(incidents(db)) == 3
+    # Keys are per person: tina's key sent by alice is alice's own new report.
+    assert post(alice, "/portal/report", submission=desk_key, **REPORT_FORM).status_code == 302
+    assert len(incidents(db)) == 4
+
+
+def test_a_malformed_submission_key_is_refused(runtime, db):
+    alice = logged_in(app_with_accounts(runtime, "alice"), "alice")
+    answer = post(alice, "/portal/report", submission="short", **REPORT_FORM)
+    assert answer.status_code == 422 and incidents(db) == []
+
+
+def test_two_commands_with_one_key_at_once_open_one_incident(runtime, db):
+    """The engine's side, without HTTP: two threads start an incident with the same
+    submission key at the same moment; one claims the key, the other waits on it and
+    gets the same number (on PostgreSQL through the unique index and IntegrityError)."""
+    report = {
+        "caller": "alice",
+        "channel": "portal",
+        "short_description": "Laptop does not start",
+        "description": "",
+        "is_broken": True,
+        "impact": "low",
+        "urgency": "low",
+    }
+    barrier, numbers = threading.Barrier(2), []
+
+    def start() -> None:
+        barrier.wait()
+        numbers.append(runtime.start_incident(report, actor="alice", submission="k" * 22))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(numbers) == 2 and numbers[0] == numbers[1]
+    assert len(incidents(db)) == 1
+
+
+def test_a_retried_api_report_with_its_idempotency_key_opens_one_incident(runtime, db):
+    from engine.desk import api_tokens
+
+    _, token = api_tokens.create_token(db, "alice", "retries", "admin", scope="write")
+    client = create_app(runtime.db, {"TESTING": True, "SECRET_KEY": "x"}).test_client()
+    body = {k: v for k, v in REPORT_FORM.items() if k != "is_broken"} | {"is_broken": True}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "retry-0001-abcd"}
+    first = client.post("/api/incidents", json=body, headers=headers)
+    retried = client.post("/api/incidents", json=body, headers=headers)
+    assert first.status_code == retried.status_code == 201
+    assert first.get_json() == retried.get_json() and len(incidents(db)) == 1
+    fresh = client.post("/api/incidents", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert fresh.status_code == 201 and len(incidents(db)) == 2  # no key: a new report
+    bad = client.post("/api/incidents", json=body, headers=headers | {"Idempotency-Key": "x y"})
+    assert bad.status_code == 400 and "Idempotency-Key" in bad.get_json()["error"]
+    assert len(incidents(db)) == 2
