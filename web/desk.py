@@ -19,7 +19,7 @@ from flask import (
 from sqlalchemy import select
 
 from engine import clock
-from engine.desk import access, queues
+from engine.desk import access, queues, suggestions
 from engine.errors import Conflict, DeskflowError, FormInvalid
 from engine.store.models import Group, HumanTask, Incident, Instance, Membership
 from handlers.catalog import catalog
@@ -212,8 +212,13 @@ def task(task_id: str):
             .definition(session, _definition_id(session, incident))
             .forms.get(task.form or "", {"type": "object", "properties": {}})
         )
+        suggested = (
+            suggestions.category(session, incident.instance_id)
+            if "category" in schema.get("properties", {})
+            else None
+        )
     errors: dict[str, str] = {}
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = _prefilled(suggested)
     if request.method == "POST":
         data = submitted(schema, request.form)
         values = shown_values(data)
@@ -237,8 +242,19 @@ def task(task_id: str):
         fields=fields_of(schema),
         values=values,
         errors=errors,
+        suggested=suggested,
     )
     return page, 422 if errors else 200
+
+
+def _prefilled(suggested: suggestions.CategorySuggestion | None) -> dict[str, Any]:
+    """The form's inputs as the suggestion fills them, for the person to check."""
+    if suggested is None:
+        return {}
+    data: dict[str, Any] = {"category": suggested.category}
+    if suggested.subcategory:
+        data["subcategories"] = [suggested.subcategory]
+    return shown_values(data)
 
 
 def _definition_id(session, incident: Incident) -> int:

@@ -168,3 +168,25 @@ def test_a_retried_api_report_with_its_idempotency_key_opens_one_incident(runtim
     bad = client.post("/api/incidents", json=body, headers=headers | {"Idempotency-Key": "x y"})
     assert bad.status_code == 400 and "Idempotency-Key" in bad.get_json()["error"]
     assert len(incidents(db)) == 2
+
+
+def test_the_categorize_form_opens_on_the_suggestion_with_its_confidence(
+    app, runtime, frozen_clock
+):
+    desk = Desk(runtime, frozen_clock)
+    number = desk.report()  # "VPN keeps disconnecting when working from home"
+    task = desk.task(number, "categorize_incident")
+    tina = logged_in(app, "tina")
+    page = tina.get(f"/desk/tasks/{task.id}?incident={number}").get_data(as_text=True)
+    shown = re.search(r'<p class="info" id="suggestion">(.*?)</p>', page, re.S).group(1)
+    assert "network / vpn" in shown and re.search(r"\(\d+ % sure\)", shown)
+    assert re.search(r'<option value="network"[^>]*selected', page)
+    assert re.search(r'value="vpn"[^>]*checked|checked[^>]*value="vpn"', page)
+
+
+def test_no_suggestion_when_the_report_says_nothing_known(app, runtime, frozen_clock):
+    desk = Desk(runtime, frozen_clock)
+    number = desk.report(short_description="Hmm", description="Something odd.")
+    task = desk.task(number, "categorize_incident")
+    page = logged_in(app, "tina").get(f"/desk/tasks/{task.id}").get_data(as_text=True)
+    assert 'id="suggestion"' not in page and "— choose —" in page
