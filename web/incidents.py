@@ -51,7 +51,9 @@ def incident(number: str):
         badge=queues.sla_badge(row, now),
         clocks=sla_view.clocks(view["history"], now),
         work_notes=work_notes(view["history"]),
-        conversation=customer_timeline(view["history"], row.caller),
+        conversation=customer_timeline(
+            view["history"], row.caller, about=users.get(row.caller, row.caller)
+        ),
         story=[queries.story_line(e) for e in view["history"]],
         users=users,
         diagnosing=next((t for t in tasks if t["task"] == "diagnose"), None),

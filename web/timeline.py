@@ -3,6 +3,9 @@
 Built from the recorded commands only. Internal work (work notes, categories, escalation
 reasons, SLA events, priority changes) is never shown; the resolution notes and the
 comments staff write to the caller are, since they are written for the caller.
+
+The portal speaks to the caller ("You reported it."); the desk's page shows the same
+entries about the caller, by name ("Alice Archer reported it.").
 """
 
 from __future__ import annotations
@@ -10,28 +13,35 @@ from __future__ import annotations
 from typing import Any
 
 
-def customer_timeline(history: list[dict[str, Any]], caller: str) -> list[dict[str, Any]]:
-    """[{"at", "text"}] oldest first, for the incident's caller."""
+def customer_timeline(
+    history: list[dict[str, Any]], caller: str, about: str | None = None
+) -> list[dict[str, Any]]:
+    """[{"at", "text"}] oldest first, for the incident's caller — or, with `about` (the
+    caller's name), what the caller sees told to staff."""
     entries = []
+    you = (about, about) if about else ("You", "you")
     for event in history:
         if event["kind"] != "command":
             continue
-        text = _say(event["payload"], event["actor"], caller)
+        text = _say(event["payload"], event["actor"], caller, you)
         if text:
             entries.append({"at": event["at"], "text": text})
     return entries
 
 
-def _say(payload: dict[str, Any], actor: str | None, caller: str) -> str | None:
+def _say(
+    payload: dict[str, Any], actor: str | None, caller: str, you: tuple[str, str]
+) -> str | None:
     command, inputs = payload.get("command"), payload.get("inputs") or {}
+    subject, object_ = you
     if command == "start_incident":
-        return "You reported it." if actor == caller else f"{actor} logged it for you."
+        return f"{subject} reported it." if actor == caller else f"{actor} logged it for {object_}."
     if command == "complete_task":
         return _task_done(payload.get("task"), inputs)
     if command == "send_message":
-        return _message(payload.get("message"), inputs)
+        return _message(payload.get("message"), inputs, subject)
     if command == "add_note" and payload.get("kind") == "comment":  # never a work note
-        return f"{actor} wrote to you: {payload.get('text', '')}"
+        return f"{actor} wrote to {object_}: {payload.get('text', '')}"
     return None
 
 
@@ -52,13 +62,13 @@ def _task_done(task: str | None, inputs: dict[str, Any]) -> str | None:
     return None
 
 
-def _message(message: str | None, inputs: dict[str, Any]) -> str | None:
+def _message(message: str | None, inputs: dict[str, Any], subject: str) -> str | None:
     if message == "user_reply":
-        return f"You wrote: {inputs.get('message', '')}"
+        return f"{subject} wrote: {inputs.get('message', '')}"
     if message == "reopen":
-        return f"You said it is not fixed: {inputs.get('reason', '')}"
+        return f"{subject} said it is not fixed: {inputs.get('reason', '')}"
     if message == "confirm":
-        return "You confirmed the fix."
+        return f"{subject} confirmed the fix."
     if message == "hold":
         return "On hold, waiting for an answer."
     if message == "resume":

@@ -190,3 +190,11 @@ def test_no_suggestion_when_the_report_says_nothing_known(app, runtime, frozen_c
     task = desk.task(number, "categorize_incident")
     page = logged_in(app, "tina").get(f"/desk/tasks/{task.id}").get_data(as_text=True)
     assert 'id="suggestion"' not in page and "— choose —" in page
+
+
+def test_the_staff_page_tells_what_the_caller_sees_about_the_caller(app, runtime, frozen_clock):
+    """Not "You wrote" on the desk: the caller's entries name the caller."""
+    desk = Desk(runtime, frozen_clock)
+    number = desk.report()
+    page = logged_in(app, "tina").get(f"/desk/incidents/{number}").get_data(as_text=True)
+    assert "Alice Archer reported it." in page and "You reported it." not in page
