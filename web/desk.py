@@ -19,15 +19,17 @@ from flask import (
 from sqlalchemy import select
 
 from engine import clock
-from engine.desk import access, queues, suggestions
+from engine.desk import access, queries, queues, suggestions
 from engine.errors import Conflict, DeskflowError, FormInvalid
-from engine.store.models import Group, HumanTask, Incident, Instance, Membership
+from engine.store.models import Group, HumanTask, Incident, Instance, Membership, User
 from handlers.catalog import catalog
 from web.auth import current_user, requires
 from web.database import database, runtime
 from web.form_fields import fields_of, shown_values, submitted
+from web.notes import work_notes
 from web.params import Choice, Flag, Pattern, Text, Whole, args, given, query
 from web.redirects import same_site
+from web.timeline import customer_timeline
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -198,6 +200,7 @@ def colleagues(group: str | None) -> list[str]:
         )
 
 
+LATEST_NOTES = 3  # work notes and caller-facing entries shown on a task's form
 INCIDENT_NUMBER = Pattern(r"INC[0-9]{7,12}", "an incident number such as INC0000042")
 
 
@@ -217,6 +220,8 @@ def task(task_id: str):
             if "category" in schema.get("properties", {})
             else None
         )
+        story = queries.history_of(session, incident.instance_id)
+        caller = session.get(User, incident.caller)
     errors: dict[str, str] = {}
     values: dict[str, Any] = _prefilled(suggested)
     if request.method == "POST":
@@ -243,6 +248,10 @@ def task(task_id: str):
         values=values,
         errors=errors,
         suggested=suggested,
+        notes=work_notes(story)[-LATEST_NOTES:],
+        heard=customer_timeline(
+            story, incident.caller, about=caller.full_name if caller else incident.caller
+        )[-LATEST_NOTES:],
     )
     return page, 422 if errors else 200
 

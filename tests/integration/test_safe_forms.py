@@ -198,3 +198,18 @@ def test_the_staff_page_tells_what_the_caller_sees_about_the_caller(app, runtime
     number = desk.report()
     page = logged_in(app, "tina").get(f"/desk/incidents/{number}").get_data(as_text=True)
     assert "Alice Archer reported it." in page and "You reported it." not in page
+
+
+def test_a_task_form_shows_the_latest_notes_and_what_the_caller_heard(app, runtime, frozen_clock):
+    desk = Desk(runtime, frozen_clock)
+    number = desk.report()
+    desk.complete(
+        number,
+        "categorize_incident",
+        {"category": "network", "subcategories": ["vpn"], "work_notes": "Checked the VPN log."},
+    )
+    task = desk.task(number, "diagnose")
+    page = logged_in(app, "tina").get(f"/desk/tasks/{task.id}").get_data(as_text=True)
+    latest = page[page.index('id="latest"') :]
+    assert "Checked the VPN log." in latest  # the work note from categorizing
+    assert "Alice Archer reported it." in latest and "The service desk took it on." in latest
