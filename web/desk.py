@@ -215,12 +215,10 @@ def task(task_id: str):
             .definition(session, _definition_id(session, incident))
             .forms.get(task.form or "", {"type": "object", "properties": {}})
         )
-        suggested = (
-            suggestions.category(session, incident.instance_id)
-            if "category" in schema.get("properties", {})
-            else None
-        )
         story = queries.history_of(session, incident.instance_id)
+        suggested = (
+            suggestions.category(story) if "category" in schema.get("properties", {}) else None
+        )
         caller = session.get(User, incident.caller)
     errors: dict[str, str] = {}
     values: dict[str, Any] = _prefilled(suggested)

@@ -42,8 +42,7 @@ def lock(db: Database, username: str) -> int:
         user = _user(session, username)
         if user.locked_at is None:
             user.locked_at = clock.now()
-        api_tokens.revoke_all_of(session, user.username, api_tokens.OWNER_LOCKED)
-        return sessions.end_all_of(session, user.username, sessions.ACCOUNT_LOCKED)
+        return _shut_out(session, user, api_tokens.OWNER_LOCKED, sessions.ACCOUNT_LOCKED)
 
 
 def unlock(db: Database, username: str) -> None:
@@ -61,8 +60,13 @@ def deactivate(db: Database, username: str) -> int:
         user = _user(session, username)
         if user.deactivated_at is None:
             user.deactivated_at = clock.now()
-        api_tokens.revoke_all_of(session, user.username, api_tokens.OWNER_DEACTIVATED)
-        return sessions.end_all_of(session, user.username, sessions.ACCOUNT_DEACTIVATED)
+        return _shut_out(session, user, api_tokens.OWNER_DEACTIVATED, sessions.ACCOUNT_DEACTIVATED)
+
+
+def _shut_out(session: Session, user: User, token_reason: str, session_reason: str) -> int:
+    """Revoke the person's API tokens and end their sessions; how many sessions ended."""
+    api_tokens.revoke_all_of(session, user.username, token_reason)
+    return sessions.end_all_of(session, user.username, session_reason)
 
 
 def activate(db: Database, username: str) -> None:

@@ -1,17 +1,14 @@
 """What the process suggested for an incident, for the form a person fills in next: the
 category and subcategory the `categorize` handler found in the report, with its confidence
-(`handlers.categorize`). Read from the incident's history, where the handler's call and
-result are recorded (`engine.instances.history`), so it is exactly what the process saw.
+(`handlers.categorize`). Read from the incident's history, which the task page has at hand
+already, where the handler's call and result are recorded (`engine.instances.history`):
+exactly what the process saw.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from engine.store.models import HistoryEvent
+from typing import Any
 
 OPERATOR = "categorize"
 
@@ -27,16 +24,13 @@ class CategorySuggestion:
         return round(self.confidence * 100)
 
 
-def category(session: Session, instance_id: int) -> CategorySuggestion | None:
-    """The latest category suggestion for the instance; None when there is none or the
+def category(history: list[dict[str, Any]]) -> CategorySuggestion | None:
+    """The latest category suggestion in an incident's history (the event dicts of
+    `engine.desk.queries.history_of`, oldest first); None when there is none or the
     handler found no category."""
-    calls = session.scalars(
-        select(HistoryEvent.payload)
-        .where(HistoryEvent.instance_id == instance_id, HistoryEvent.kind == "handler")
-        .order_by(HistoryEvent.seq.desc())
-    )
-    for payload in calls:
-        if payload.get("operator") != OPERATOR:
+    for event in reversed(history):
+        payload = event["payload"] or {}
+        if event["kind"] != "handler" or payload.get("operator") != OPERATOR:
             continue
         result = payload.get("result") or {}
         if not isinstance(result, dict) or not result.get("category"):
